@@ -1,0 +1,155 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// One instance of a service: an address to connect to, plus what the
+/// balancer needs to know to share load with it.
+///
+/// An endpoint is identified by its [`addr`](Endpoint::addr): two endpoints
+/// with the same address in one [`EndpointSet`](crate::EndpointSet) are the
+/// same endpoint.
+///
+/// * `authority` is the logical name the endpoint was found under (for the
+///   `Host` header or TLS SNI), e.g. `api.internal:8080`.
+/// * `weight` is its relative capacity, 1 by default. Every picker reads it.
+///   Weight 0 marks a standby endpoint: it is picked only when no endpoint
+///   with a positive weight is available.
+/// * `priority` is its tier (lower is preferred), as in DNS SRV records.
+/// * `zone` and `labels` are free-form metadata for policies and stats.
+///
+/// ```
+/// use fulcrum_core::Endpoint;
+///
+/// let ep = Endpoint::new("10.0.0.7:443".parse().unwrap())
+///     .with_authority("api.internal:443")
+///     .with_weight(2)
+///     .with_zone("eu-west-1a")
+///     .with_label("version", "v2");
+/// assert_eq!(ep.weight(), 2);
+/// assert_eq!(ep.authority(), Some("api.internal:443"));
+/// assert_eq!(ep.label("version"), Some("v2"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    addr: SocketAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authority: Option<String>,
+    #[serde(default = "default_weight")]
+    weight: u32,
+    #[serde(default)]
+    priority: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zone: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+impl Endpoint {
+    /// An endpoint at `addr` with weight 1, priority 0 and no metadata.
+    pub fn new(addr: SocketAddr) -> Self {
+        Endpoint {
+            addr,
+            authority: None,
+            weight: 1,
+            priority: 0,
+            zone: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the logical authority (`host:port`) used for `Host` / SNI.
+    pub fn with_authority(mut self, authority: impl Into<String>) -> Self {
+        self.authority = Some(authority.into());
+        self
+    }
+
+    /// Sets the relative weight. 0 makes the endpoint a standby (see the type docs).
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Sets the priority tier; lower is preferred.
+    pub fn with_priority(mut self, priority: u32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Sets the zone (availability zone, region, rack…).
+    pub fn with_zone(mut self, zone: impl Into<String>) -> Self {
+        self.zone = Some(zone.into());
+        self
+    }
+
+    /// Adds a label.
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// The socket address; the endpoint's identity.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The logical authority, if discovery knew one.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority.as_deref()
+    }
+
+    /// The configured weight.
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// The priority tier.
+    pub fn priority(&self) -> u32 {
+        self.priority
+    }
+
+    /// The zone, if any.
+    pub fn zone(&self) -> Option<&str> {
+        self.zone.as_deref()
+    }
+
+    /// One label's value.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    /// All labels, sorted by key.
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// True when `other` differs only in weight or priority, which the
+    /// balancer can apply in place without rebuilding the endpoint's service.
+    pub fn same_identity(&self, other: &Endpoint) -> bool {
+        self.addr == other.addr
+            && self.authority == other.authority
+            && self.zone == other.zone
+            && self.labels == other.labels
+    }
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(addr: SocketAddr) -> Self {
+        Endpoint::new(addr)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.addr)?;
+        if let Some(authority) = &self.authority {
+            write!(f, " ({authority})")?;
+        }
+        Ok(())
+    }
+}

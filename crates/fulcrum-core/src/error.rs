@@ -1,0 +1,102 @@
+//! Errors shared by every fulcrum crate.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A boxed error, as tower uses for errors of unknown type.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a balancer had no endpoint to send a request to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NoEndpointsReason {
+    /// Discovery never produced a non-empty set.
+    NeverHadAny,
+    /// Discovery produced endpoints before, but its latest set is empty.
+    SetBecameEmpty,
+    /// There are endpoints, but every one is unavailable (not connected yet,
+    /// failed readiness and backing off, or ejected by health checks).
+    AllUnavailable,
+    /// Discovery ended (or failed for good) and left nothing to serve;
+    /// waiting cannot help.
+    DiscoveryEnded,
+}
+
+impl NoEndpointsReason {
+    fn explain(self) -> &'static str {
+        match self {
+            NoEndpointsReason::NeverHadAny => {
+                "discovery has not produced any endpoint yet; check the target and that the \
+                 resolver answers"
+            }
+            NoEndpointsReason::SetBecameEmpty => {
+                "the endpoint set became empty; check that instances are registered"
+            }
+            NoEndpointsReason::AllUnavailable => {
+                "every endpoint is unavailable (connecting, failing readiness or ejected); \
+                 check the backends, or raise the readiness deadline"
+            }
+            NoEndpointsReason::DiscoveryEnded => {
+                "discovery ended with no endpoint; fix the target or supply endpoints"
+            }
+        }
+    }
+}
+
+/// A request found no endpoint within the readiness deadline.
+///
+/// ```
+/// use fulcrum_core::{NoEndpoints, NoEndpointsReason};
+/// use std::time::Duration;
+///
+/// let e = NoEndpoints::new("dns:///api:80", NoEndpointsReason::SetBecameEmpty, Duration::from_secs(3));
+/// assert!(e.to_string().contains("dns:///api:80"));
+/// assert_eq!(e.reason(), NoEndpointsReason::SetBecameEmpty);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoEndpoints {
+    target: String,
+    reason: NoEndpointsReason,
+    waited: Duration,
+}
+
+impl NoEndpoints {
+    /// Builds the error for `target` (the balancer's name for its endpoints).
+    pub fn new(target: impl Into<String>, reason: NoEndpointsReason, waited: Duration) -> Self {
+        NoEndpoints {
+            target: target.into(),
+            reason,
+            waited,
+        }
+    }
+
+    /// Why there was no endpoint.
+    pub fn reason(&self) -> NoEndpointsReason {
+        self.reason
+    }
+
+    /// The target the balancer serves.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// How long the request waited for an endpoint before giving up.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+impl fmt::Display for NoEndpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no endpoint for `{}` after waiting {:?}: {}",
+            self.target,
+            self.waited,
+            self.reason.explain()
+        )
+    }
+}
+
+impl std::error::Error for NoEndpoints {}

@@ -1,0 +1,276 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Settings of a [`PeakEwma`].
+///
+/// The defaults are the de facto ones of Finagle, Linkerd and tower: a 10 s
+/// decay and a 30 ms seed. The failure penalty (1 s) is what a failed request
+/// counts as, so an endpoint that fails fast looks slow, not fast.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EwmaConfig {
+    /// Time constant of the decay: after `decay` without samples the estimate
+    /// has fallen to 1/e of its value.
+    pub decay: Duration,
+    /// The estimate of an endpoint that has not answered yet.
+    pub seed_rtt: Duration,
+    /// The sample a failure records (or the current estimate, if higher).
+    pub failure_penalty: Duration,
+}
+
+impl Default for EwmaConfig {
+    fn default() -> Self {
+        EwmaConfig {
+            decay: Duration::from_secs(10),
+            seed_rtt: Duration::from_millis(30),
+            failure_penalty: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Timestamps are kept in units of 2^20 ns (~1.05 ms) in 32 bits, so the
+/// estimate and its timestamp fit one `AtomicU64` and update with one CAS
+/// (no lock, no torn pairs). 32 bits of such units span 52 days; two updates
+/// further apart than half that are treated as decayed fully. With a 10 s
+/// decay a 1 ms step changes the blend weight by 1e-4, so the rounding is
+/// far below the noise of any latency sample.
+const UNIT_SHIFT: u32 = 20;
+/// The state before the first sample. Never a real state: its estimate bits
+/// are a NaN.
+const UNSAMPLED: u64 = u64::MAX;
+
+/// A peak-sensitive exponentially weighted moving average of latency.
+///
+/// Semantics (Finagle's, made independent of how often it is read):
+///
+/// * Before the first sample the estimate is the seed RTT. The first sample
+///   *replaces* the seed: blending a measurement with a made-up number at a
+///   10 s time constant would let the guess dominate for seconds.
+/// * Between samples the estimate decays toward zero:
+///   `e(t) = e(t0) · exp(-(t - t0)/decay)`. An endpoint that was slow once is
+///   eventually tried again.
+/// * A sample `r` at time `t`: let `d = e(t)`. If `r > d` the estimate
+///   becomes `r` (the peak); else it becomes `d + r · (1 - exp(-Δt/decay))`.
+/// * Reading ([`estimate`](PeakEwma::estimate)) never mutates. (In Finagle and
+///   tower every read is a zero sample, so a busy picker drags estimates down
+///   faster than an idle one; here the result depends only on the samples.)
+///
+/// All times are nanoseconds on one monotonic clock, e.g.
+/// [`time::now`](crate::time::now).
+///
+/// ```
+/// use fulcrum_core::load::{EwmaConfig, PeakEwma};
+///
+/// let ms = 1_000_000u64;
+/// let e = PeakEwma::new(&EwmaConfig::default());
+/// assert_eq!(e.estimate(0), 30.0 * ms as f64); // the seed
+/// e.record(5 * ms, 100 * ms);
+/// e.record(100 * ms, 200 * ms); // a slow sample is taken at once
+/// assert!(e.estimate(200 * ms) >= 99.0 * ms as f64);
+/// // ten seconds later it has decayed to about 1/e
+/// let later = e.estimate(10_200 * ms) / ms as f64;
+/// assert!((later - 36.8).abs() < 0.5, "{later}");
+/// ```
+#[derive(Debug)]
+pub struct PeakEwma {
+    state: AtomicU64,
+    seed_ns: f64,
+    penalty_ns: f64,
+    /// `-1 / decay`, with decay in timestamp units.
+    neg_inv_decay: f64,
+}
+
+#[inline]
+fn pack(estimate_ns: f64, stamp: u32) -> u64 {
+    (u64::from((estimate_ns as f32).to_bits()) << 32) | u64::from(stamp)
+}
+
+#[inline]
+fn unpack(state: u64) -> (f64, u32) {
+    (
+        f64::from(f32::from_bits((state >> 32) as u32)),
+        state as u32,
+    )
+}
+
+#[inline]
+fn units(now_ns: u64) -> u32 {
+    (now_ns >> UNIT_SHIFT) as u32
+}
+
+impl PeakEwma {
+    /// A fresh estimator holding the seed RTT.
+    pub fn new(config: &EwmaConfig) -> Self {
+        let decay_units = (config.decay.as_nanos() as f64 / f64::from(1u32 << UNIT_SHIFT)).max(1.0);
+        PeakEwma {
+            state: AtomicU64::new(UNSAMPLED),
+            seed_ns: config.seed_rtt.as_nanos() as f64,
+            penalty_ns: config.failure_penalty.as_nanos() as f64,
+            neg_inv_decay: -1.0 / decay_units,
+        }
+    }
+
+    /// `exp(-Δt/decay)` between a stored stamp and now; a stamp from the
+    /// future (a racing writer read the clock later) counts as no time.
+    #[inline]
+    fn weight(&self, stamp: u32, now: u32) -> f64 {
+        let dt = now.wrapping_sub(stamp);
+        if dt == 0 || dt > u32::MAX / 2 {
+            1.0
+        } else {
+            (f64::from(dt) * self.neg_inv_decay).exp()
+        }
+    }
+
+    /// The latency estimate in nanoseconds at time `now_ns`. Does not mutate.
+    #[inline]
+    pub fn estimate(&self, now_ns: u64) -> f64 {
+        let state = self.state.load(Ordering::Relaxed);
+        if state == UNSAMPLED {
+            return self.seed_ns;
+        }
+        let (estimate, stamp) = unpack(state);
+        estimate * self.weight(stamp, units(now_ns))
+    }
+
+    /// True once at least one sample was recorded.
+    pub fn has_sample(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != UNSAMPLED
+    }
+
+    /// Records a response that took `rtt_ns`, observed at `now_ns`.
+    #[inline]
+    pub fn record(&self, rtt_ns: u64, now_ns: u64) {
+        self.update(now_ns, |_| rtt_ns as f64);
+    }
+
+    /// Records a failure: a sample of the failure penalty, or of the current
+    /// estimate if that is higher, so a failure never makes an endpoint look
+    /// faster.
+    pub fn record_failure(&self, now_ns: u64) {
+        let penalty = self.penalty_ns;
+        self.update(now_ns, |current| penalty.max(current));
+    }
+
+    fn update(&self, now_ns: u64, sample: impl Fn(f64) -> f64) {
+        let now = units(now_ns);
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = if current == UNSAMPLED {
+                sample(self.seed_ns)
+            } else {
+                let (estimate, stamp) = unpack(current);
+                let w = self.weight(stamp, now);
+                let decayed = estimate * w;
+                let r = sample(decayed);
+                if r > decayed {
+                    r
+                } else {
+                    decayed + r * (1.0 - w)
+                }
+            };
+            match self.state.compare_exchange_weak(
+                current,
+                pack(next, now),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn ewma() -> PeakEwma {
+        PeakEwma::new(&EwmaConfig::default())
+    }
+
+    #[test]
+    fn seed_until_first_sample_which_replaces_it() {
+        let e = ewma();
+        assert!(!e.has_sample());
+        assert_eq!(e.estimate(5_000 * MS), 30.0 * MS as f64);
+        e.record(5 * MS, 5_000 * MS);
+        assert!(e.has_sample());
+        let est = e.estimate(5_000 * MS) / MS as f64;
+        assert!((est - 5.0).abs() < 1e-3, "{est}");
+    }
+
+    #[test]
+    fn slower_sample_is_taken_as_peak() {
+        let e = ewma();
+        e.record(5 * MS, 0);
+        e.record(500 * MS, 10 * MS);
+        assert!((e.estimate(10 * MS) / MS as f64 - 500.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn faster_samples_blend_in_by_elapsed_time() {
+        let e = ewma();
+        e.record(100 * MS, 0);
+        // one second later a 10 ms sample: decayed 100·e^-0.1 = 90.48,
+        // plus 10·(1 - e^-0.1) = 0.95
+        e.record(10 * MS, 1_000 * MS);
+        let est = e.estimate(1_000 * MS) / MS as f64;
+        assert!((est - 91.43).abs() < 0.2, "{est}");
+    }
+
+    #[test]
+    fn reads_do_not_mutate() {
+        let e = ewma();
+        e.record(100 * MS, 0);
+        for t in 0..1000 {
+            e.estimate(t * MS);
+        }
+        let a = e.estimate(2_000 * MS);
+        let b = e.estimate(2_000 * MS);
+        assert_eq!(a, b);
+        let expect = 100.0 * (-0.2f64).exp();
+        assert!((a / MS as f64 - expect).abs() < 0.3);
+    }
+
+    #[test]
+    fn failure_never_lowers_the_estimate() {
+        let e = ewma();
+        e.record_failure(0);
+        assert!((e.estimate(0) / MS as f64 - 1000.0).abs() < 0.1);
+        let slow = ewma();
+        slow.record(5_000 * MS, 0);
+        slow.record_failure(1);
+        assert!(slow.estimate(1) >= 4_999.0 * MS as f64);
+    }
+
+    #[test]
+    fn stamp_from_the_future_counts_as_no_time() {
+        let e = ewma();
+        e.record(50 * MS, 10_000 * MS);
+        // a racing reader with an older clock value sees the undecayed estimate
+        assert!((e.estimate(9_000 * MS) / MS as f64 - 50.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn concurrent_updates_keep_a_sane_estimate() {
+        let e = std::sync::Arc::new(ewma());
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let e = e.clone();
+                std::thread::spawn(move || {
+                    for k in 0..10_000u64 {
+                        e.record((10 + i) * MS, k * MS);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let est = e.estimate(10_000 * MS) / MS as f64;
+        assert!((10.0..=13.5).contains(&est), "{est}");
+    }
+}
