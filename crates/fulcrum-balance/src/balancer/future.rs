@@ -1,0 +1,249 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use fulcrum_core::BoxError;
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::{Classifier, Error, Outcome, Shared};
+use crate::slot::Slot;
+
+/// Counts a request against its endpoint from dispatch until it is dropped.
+///
+/// On completion it records the latency (or the failure penalty); if the
+/// request is dropped unfinished (cancelled, timed out above us) it records
+/// the time so far, so an endpoint whose requests are always abandoned still
+/// looks slow.
+struct LoadGuard {
+    slot: Arc<Slot>,
+    start: u64,
+    recorded: bool,
+}
+
+impl LoadGuard {
+    #[inline]
+    fn new(slot: Arc<Slot>, start: u64) -> Self {
+        slot.in_flight.enter();
+        slot.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        LoadGuard {
+            slot,
+            start,
+            recorded: false,
+        }
+    }
+
+    #[inline]
+    fn finish(&mut self, outcome: Outcome) {
+        let now = fulcrum_core::time::now();
+        match outcome {
+            Outcome::Success => self.slot.ewma.record(now.saturating_sub(self.start), now),
+            Outcome::Failure => {
+                self.slot
+                    .failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.slot.ewma.record_failure(now);
+            }
+        }
+        self.recorded = true;
+    }
+}
+
+impl Drop for LoadGuard {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.recorded {
+            let now = fulcrum_core::time::now();
+            self.slot.ewma.record(now.saturating_sub(self.start), now);
+        }
+        self.slot.in_flight.exit();
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, Req, F> {
+        // Waiting for the chosen endpoint's service to be ready.
+        Ready { svc: S, req: Option<Req> },
+        Called { #[pin] fut: F },
+        Failed { error: Option<Error> },
+    }
+}
+
+pin_project! {
+    /// The response future of a [`Balancer`](crate::Balancer).
+    ///
+    /// Drives the chosen endpoint's service: its readiness, then the call.
+    /// If readiness fails, the endpoint is marked unavailable and the request
+    /// moves to another endpoint (it has not been sent).
+    pub struct ResponseFuture<S, Req>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S, Req, S::Future>,
+        guard: Option<LoadGuard>,
+        classify: Classifier<S::Response, S::Error>,
+        seed: u64,
+        moves: u32,
+    }
+}
+
+impl<S, Req> fmt::Debug for ResponseFuture<S, Req>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field(
+                "endpoint",
+                &self.guard.as_ref().map(|g| g.slot.endpoint.addr()),
+            )
+            .finish()
+    }
+}
+
+/// A request whose endpoint fails readiness moves at most this many times.
+const MAX_MOVES: u32 = 3;
+
+impl<S, Req> ResponseFuture<S, Req>
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+{
+    #[inline]
+    pub(crate) fn dispatch(
+        slot: Arc<Slot>,
+        svc: S,
+        req: Req,
+        start: u64,
+        classify: Classifier<S::Response, S::Error>,
+        seed: u64,
+    ) -> Self {
+        ResponseFuture {
+            state: State::Ready {
+                svc,
+                req: Some(req),
+            },
+            guard: Some(LoadGuard::new(slot, start)),
+            classify,
+            seed,
+            moves: 0,
+        }
+    }
+
+    pub(crate) fn failed(error: Error) -> Self {
+        ResponseFuture {
+            state: State::Failed { error: Some(error) },
+            guard: None,
+            classify: super::errors_are_failures::<S::Response, S::Error>,
+            seed: 0,
+            moves: 0,
+        }
+    }
+}
+
+/// Marks `slot` unavailable and picks another active endpoint from the
+/// balancer's current snapshot, if the balancer still exists.
+fn move_request<S: Send + Sync + Clone + 'static>(
+    slot: &Slot,
+    seed: u64,
+) -> Option<(Arc<Slot>, S)> {
+    let newly_down = slot.mark_not_ready();
+    let shared = slot.owner.upgrade()?.downcast::<Shared<S>>().ok()?;
+    if newly_down {
+        shared.notify_driver.notify_one();
+    }
+    let snap = shared.snapshot.load();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (i, _) = snap.choose(&mut rng, None)?;
+    Some((snap.ready[i].clone(), snap.services[i].clone()))
+}
+
+impl<S, Req> Future for ResponseFuture<S, Req>
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<S::Response, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Ready { svc, req } => match svc.poll_ready(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {
+                        if let Some(guard) = this.guard.as_ref() {
+                            guard.slot.mark_ready();
+                        }
+                        let Some(req) = req.take() else {
+                            // Unreachable: the request is taken only here.
+                            return Poll::Pending;
+                        };
+                        let fut = svc.call(req);
+                        this.state.set(State::Called { fut });
+                    }
+                    Poll::Ready(Err(e)) => {
+                        let Some(mut guard) = this.guard.take() else {
+                            return Poll::Pending;
+                        };
+                        // Not sent: no latency sample, just the readiness failure.
+                        guard.recorded = true;
+                        let endpoint = guard.slot.endpoint.addr();
+                        *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                        *this.moves += 1;
+                        let next = if *this.moves <= MAX_MOVES {
+                            move_request::<S>(&guard.slot, *this.seed)
+                        } else {
+                            guard.slot.mark_not_ready();
+                            None
+                        };
+                        drop(guard);
+                        match next {
+                            Some((slot, svc)) if slot.endpoint.addr() != endpoint => {
+                                let req = req.take();
+                                *this.guard = Some(LoadGuard::new(slot, fulcrum_core::time::now()));
+                                this.state.set(State::Ready { svc, req });
+                            }
+                            _ => {
+                                let error = Error::NotReady {
+                                    endpoint,
+                                    source: e.into(),
+                                };
+                                this.state.set(State::Failed { error: Some(error) });
+                            }
+                        }
+                    }
+                },
+                StateProj::Called { fut } => {
+                    let result = std::task::ready!(fut.poll(cx));
+                    let outcome = (this.classify)(&result);
+                    let endpoint = match this.guard.take() {
+                        Some(mut guard) => {
+                            guard.finish(outcome);
+                            Some(guard.slot.endpoint.addr())
+                        }
+                        None => None,
+                    };
+                    return Poll::Ready(result.map_err(|e| Error::Service {
+                        endpoint: endpoint.unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+                        source: e.into(),
+                    }));
+                }
+                StateProj::Failed { error } => {
+                    return Poll::Ready(Err(error.take().unwrap_or_else(|| {
+                        Error::NoEndpoints(fulcrum_core::NoEndpoints::new(
+                            "",
+                            fulcrum_core::NoEndpointsReason::AllUnavailable,
+                            std::time::Duration::ZERO,
+                        ))
+                    })))
+                }
+            }
+        }
+    }
+}

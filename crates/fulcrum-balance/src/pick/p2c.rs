@@ -1,0 +1,62 @@
+use super::{pending_le, Loads, PickContext, Picker, Policy};
+
+/// Power of two choices on in-flight requests per unit of weight.
+///
+/// Two distinct endpoints are drawn at random; the one with the lower
+/// `(in_flight + 1) / weight` wins (the `+ 1` lets weights count even when
+/// both are idle). Nearly all of least-connections' benefit at O(1) cost and
+/// without herding every client onto the same least-loaded endpoint.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PendingP2c;
+
+impl Picker for PendingP2c {
+    #[inline]
+    fn pick(&self, cx: &mut PickContext<'_>) -> Option<usize> {
+        match cx.loads().len() {
+            0 => None,
+            1 => Some(0),
+            _ => {
+                let (a, b) = cx.two_random();
+                Some(if pending_le(cx.loads(), a, b) { a } else { b })
+            }
+        }
+    }
+}
+
+impl Policy for PendingP2c {
+    fn name(&self) -> &str {
+        "p2c"
+    }
+
+    fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
+        Box::new(PendingP2c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pick::testing::Fixture;
+
+    #[test]
+    fn prefers_the_less_loaded() {
+        let f = Fixture::equal(2);
+        for _ in 0..5 {
+            f.slots[0].in_flight.enter();
+        }
+        assert_eq!(f.counts(&PendingP2c, 100, 3), vec![0, 100]);
+    }
+
+    #[test]
+    fn never_picks_the_most_loaded_of_three() {
+        let f = Fixture::equal(3);
+        f.slots[0].in_flight.enter();
+        for _ in 0..9 {
+            f.slots[2].in_flight.enter();
+        }
+        let counts = f.counts(&PendingP2c, 3_000, 4);
+        assert_eq!(counts[2], 0);
+        // endpoint 1 (idle) wins every pair it is in: 2/3 of picks
+        assert!(counts[1] > 1_800, "{counts:?}");
+    }
+}

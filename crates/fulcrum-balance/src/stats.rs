@@ -1,0 +1,78 @@
+//! Point-in-time statistics of a balancer, serialisable to JSON.
+//!
+//! ```
+//! # use fulcrum_balance::stats::Stats;
+//! let stats = Stats::default();
+//! let json = serde_json::to_string(&stats).unwrap();
+//! assert!(json.contains("\"endpoints\":[]"));
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use crate::slot::{EndpointState, Slot};
+
+/// A balancer's state: see [`Balancer::stats`](crate::Balancer::stats).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// The balancer's target name.
+    pub target: String,
+    /// The policy's name.
+    pub policy: String,
+    /// How many snapshots the driver has published (changes applied).
+    pub version: u64,
+    /// Endpoints that can take requests now.
+    pub ready: usize,
+    /// The last discovery error, if the latest discovery attempt failed.
+    pub discovery_error: Option<String>,
+    /// Every endpoint of the current set, then those still draining.
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// One endpoint's state and counters.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointStats {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its logical authority, if known.
+    pub authority: Option<String>,
+    /// Its configured weight.
+    pub weight: u32,
+    /// Its priority tier.
+    pub priority: u32,
+    /// Its life-cycle state.
+    pub state: EndpointState,
+    /// Requests in flight now.
+    pub in_flight: u32,
+    /// Peak-EWMA latency estimate, in milliseconds.
+    pub ewma_ms: f64,
+    /// Requests dispatched to it.
+    pub requests: u64,
+    /// Requests that failed (errors, failed readiness, classified failures).
+    pub failures: u64,
+}
+
+impl EndpointStats {
+    pub(crate) fn read(slot: &Slot, now: u64) -> Self {
+        EndpointStats {
+            addr: slot.endpoint.addr(),
+            authority: slot.endpoint.authority().map(str::to_owned),
+            weight: slot.weight.load(Ordering::Relaxed),
+            priority: slot.priority.load(Ordering::Relaxed),
+            state: slot.state(),
+            in_flight: slot.in_flight.get(),
+            ewma_ms: slot.ewma.estimate(now) / 1e6,
+            requests: slot.requests.load(Ordering::Relaxed),
+            failures: slot.failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Stats {
+    /// The stats of the endpoint at `addr`, if it is known.
+    pub fn endpoint(&self, addr: SocketAddr) -> Option<&EndpointStats> {
+        self.endpoints.iter().find(|e| e.addr == addr)
+    }
+}
