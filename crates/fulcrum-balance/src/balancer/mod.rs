@@ -312,7 +312,7 @@ where
             target: self.shared.target.to_string(),
             policy: self.shared.policy_name.clone(),
             version: snap.version,
-            ready: snap.ready.len(),
+            ready: snap.ready.iter().filter(|s| s.is_active()).count(),
             discovery_error: snap.discovery_error.as_deref().map(str::to_owned),
             endpoints: snap
                 .members
