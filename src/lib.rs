@@ -1,1 +1,45 @@
-pub fn x() {}
+//! # fulcrum — client-side load balancing for Rust
+//!
+//! fulcrum lives inside your own HTTP or gRPC client, as tower layers: it
+//! keeps a set of endpoints (instances of the service you call), measures
+//! their load and latency, and picks one per request with a policy — P2C on
+//! peak-EWMA latency by default, plus P2C on in-flight requests, least
+//! connections, round robin, smooth weighted round robin, random and
+//! weighted random.
+//!
+//! This facade re-exports the crates behind features:
+//!
+//! | feature | crate | what |
+//! |---|---|---|
+//! | (always) | [`fulcrum_core`] | [`Endpoint`], [`EndpointSet`], [`load`] metrics, errors |
+//! | `balance` (default) | [`fulcrum_balance`] | [`Balancer`], [`BalanceLayer`], [`pick`], [`stats`] |
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use fulcrum::{make_fn, Balancer, Endpoint};
+//! use tower::{service_fn, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mut balancer = Balancer::builder()
+//!     .endpoints(["127.0.0.1:8080", "127.0.0.1:8081"].map(|a| Endpoint::new(a.parse().unwrap())))
+//!     .build(make_fn(|ep: &Endpoint| {
+//!         let addr = ep.addr();
+//!         service_fn(move |_req: ()| async move { Ok::<_, Infallible>(addr) })
+//!     }));
+//! let served_by = balancer.ready().await.unwrap().call(()).await.unwrap();
+//! assert_eq!(served_by.ip().to_string(), "127.0.0.1");
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub use fulcrum_core::{
+    error, load, time, BoxError, Endpoint, EndpointSet, NoEndpoints, NoEndpointsReason,
+};
+
+#[cfg(feature = "balance")]
+pub use fulcrum_balance::{
+    balancer, channel, make_fn, pick, stats, updates, Backoff, BalanceLayer, Balancer, Builder,
+    Classifier, EndpointState, Error, Outcome, Stats, Updater, Updates,
+};

@@ -64,7 +64,7 @@ impl EndpointStats {
             state: slot.state(),
             in_flight: slot.in_flight.get(),
             ewma_ms: slot.ewma.estimate(now) / 1e6,
-            requests: slot.requests.load(Ordering::Relaxed),
+            requests: slot.in_flight.started(),
             failures: slot.failures.load(Ordering::Relaxed),
         }
     }

@@ -240,6 +240,7 @@ impl Builder {
             target: self.target.as_str().into(),
             policy_name: self.policy.name().to_owned(),
             ready_timeout: self.ready_timeout,
+            time_all: self.policy.uses_latency(),
             notify_driver: notify.clone(),
             waiters: Mutex::new(Vec::new()),
             pending_driver: Mutex::new(None),

@@ -11,6 +11,10 @@ use tower_service::Service;
 use super::{Classifier, Error, Outcome, Shared};
 use crate::slot::Slot;
 
+/// The dispatch time of a request that is not timed (see
+/// [`Policy::uses_latency`](crate::pick::Policy::uses_latency)).
+pub(crate) const UNTIMED: u64 = u64::MAX;
+
 /// Counts a request against its endpoint from dispatch until it is dropped.
 ///
 /// On completion it records the latency (or the failure penalty); if the
@@ -27,8 +31,6 @@ impl LoadGuard {
     #[inline]
     fn new(slot: Arc<Slot>, start: u64) -> Self {
         slot.in_flight.enter();
-        slot.requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         LoadGuard {
             slot,
             start,
@@ -38,17 +40,24 @@ impl LoadGuard {
 
     #[inline]
     fn finish(&mut self, outcome: Outcome) {
-        let now = fulcrum_core::time::now();
         match outcome {
-            Outcome::Success => self.slot.ewma.record(now.saturating_sub(self.start), now),
+            Outcome::Success => self.record_elapsed(),
             Outcome::Failure => {
                 self.slot
                     .failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.slot.ewma.record_failure(now);
+                self.slot.ewma.record_failure(fulcrum_core::time::now());
             }
         }
         self.recorded = true;
+    }
+
+    #[inline]
+    fn record_elapsed(&self) {
+        if self.start != UNTIMED {
+            let now = fulcrum_core::time::now();
+            self.slot.ewma.record(now.saturating_sub(self.start), now);
+        }
     }
 }
 
@@ -56,8 +65,7 @@ impl Drop for LoadGuard {
     #[inline]
     fn drop(&mut self) {
         if !self.recorded {
-            let now = fulcrum_core::time::now();
-            self.slot.ewma.record(now.saturating_sub(self.start), now);
+            self.record_elapsed();
         }
         self.slot.in_flight.exit();
     }

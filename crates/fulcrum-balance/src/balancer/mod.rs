@@ -56,6 +56,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use arc_swap::cache::Cache;
 use arc_swap::ArcSwap;
 use fulcrum_core::{NoEndpoints, NoEndpointsReason};
 use tokio::sync::{oneshot, Notify};
@@ -166,6 +167,8 @@ pub(crate) struct Shared<S> {
     pub(crate) target: Arc<str>,
     pub(crate) policy_name: String,
     pub(crate) ready_timeout: Duration,
+    /// The policy reads latency: time every request.
+    pub(crate) time_all: bool,
     /// Request path → driver: an endpoint failed readiness.
     pub(crate) notify_driver: Arc<Notify>,
     /// Balancers waiting in `poll_ready` for an endpoint. Touched only when
@@ -232,11 +235,32 @@ where
     S: Service<Req>,
 {
     shared: Arc<Shared<S>>,
+    /// This clone's view of the snapshot: checking it is current costs one
+    /// relaxed atomic load, where a fresh `ArcSwap` load costs a fence.
+    /// (An idle clone keeps the snapshot it last used until its next call.)
+    snapshot: Cache<SnapshotRef<S>, Arc<Snapshot<S>>>,
     id: u64,
     rng: fastrand::Rng,
     waiting: Option<Waiting>,
     classify: Classifier<S::Response, S::Error>,
+    /// Time every request (the policy reads latency), or one in
+    /// [`UNTIMED_STRIDE`] (counted by `tick`) for stats and health.
+    time_all: bool,
+    tick: u32,
     _req: PhantomData<fn(Req)>,
+}
+
+/// For policies that do not read latency, one request in this many is timed.
+const UNTIMED_STRIDE: u32 = 16;
+
+/// Lets an `arc_swap::Cache` reach the snapshot through the shared state.
+struct SnapshotRef<S>(Arc<Shared<S>>);
+
+impl<S> std::ops::Deref for SnapshotRef<S> {
+    type Target = ArcSwap<Snapshot<S>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0.snapshot
+    }
 }
 
 struct Waiting {
@@ -275,12 +299,16 @@ where
 {
     pub(crate) fn from_shared(shared: Arc<Shared<S>>) -> Self {
         let (id, rng) = shared.new_rng();
+        let time_all = shared.time_all;
         Balancer {
+            snapshot: Cache::new(SnapshotRef(shared.clone())),
             shared,
             id,
             rng,
             waiting: None,
             classify: errors_are_failures::<S::Response, S::Error>,
+            time_all,
+            tick: 0,
             _req: PhantomData,
         }
     }
@@ -335,11 +363,14 @@ where
     fn clone(&self) -> Self {
         let (id, rng) = self.shared.new_rng();
         Balancer {
+            snapshot: Cache::new(SnapshotRef(self.shared.clone())),
             shared: self.shared.clone(),
             id,
             rng,
             waiting: None,
             classify: self.classify,
+            time_all: self.time_all,
+            tick: 0,
             _req: PhantomData,
         }
     }
@@ -372,7 +403,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.shared.start_driver();
         let reason = {
-            let snap = self.shared.snapshot.load();
+            let snap = self.snapshot.load();
             if !snap.ready.is_empty() {
                 self.waiting = None;
                 return Poll::Ready(Ok(()));
@@ -382,14 +413,15 @@ where
                     .waiting
                     .take()
                     .map_or(Duration::ZERO, |w| w.since.elapsed());
-                return Poll::Ready(Err(self.no_endpoints(snap.empty_reason, waited)));
+                let reason = snap.empty_reason;
+                return Poll::Ready(Err(self.no_endpoints(reason, waited)));
             }
             snap.empty_reason
         };
         // Register, then look again: an update published in between must
         // not be missed.
         self.shared.register_waiter(self.id, cx.waker());
-        if !self.shared.snapshot.load().ready.is_empty() {
+        if !self.snapshot.load().ready.is_empty() {
             self.waiting = None;
             return Poll::Ready(Ok(()));
         }
@@ -409,19 +441,34 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let snap = self.shared.snapshot.load();
+        let snap = self.snapshot.load();
         match snap.choose(&mut self.rng, None) {
-            Some((i, now)) => ResponseFuture::dispatch(
-                snap.ready[i].clone(),
-                snap.services[i].clone(),
-                req,
-                now.unwrap_or_else(fulcrum_core::time::now),
-                self.classify,
-                self.rng.u64(..),
-            ),
+            Some((i, now)) => {
+                let start = match now {
+                    Some(now) => now,
+                    None if self.time_all => fulcrum_core::time::now(),
+                    None => {
+                        self.tick = self.tick.wrapping_add(1);
+                        if self.tick % UNTIMED_STRIDE == 0 {
+                            fulcrum_core::time::now()
+                        } else {
+                            future::UNTIMED
+                        }
+                    }
+                };
+                ResponseFuture::dispatch(
+                    snap.ready[i].clone(),
+                    snap.services[i].clone(),
+                    req,
+                    start,
+                    self.classify,
+                    self.rng.u64(..),
+                )
+            }
             None => {
-                let reason = snap.empty_reason;
-                ResponseFuture::failed(self.no_endpoints(reason, Duration::ZERO))
+                let error =
+                    NoEndpoints::new(&*self.shared.target, snap.empty_reason, Duration::ZERO);
+                ResponseFuture::failed(Error::NoEndpoints(error))
             }
         }
     }

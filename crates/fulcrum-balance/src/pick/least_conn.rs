@@ -34,6 +34,10 @@ impl Policy for LeastConn {
         "least-conn"
     }
 
+    fn uses_latency(&self) -> bool {
+        false
+    }
+
     fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
         Box::new(LeastConn)
     }

@@ -28,6 +28,10 @@ impl Policy for PendingP2c {
         "p2c"
     }
 
+    fn uses_latency(&self) -> bool {
+        false
+    }
+
     fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
         Box::new(PendingP2c)
     }

@@ -18,6 +18,10 @@ impl Policy for Random {
         "random"
     }
 
+    fn uses_latency(&self) -> bool {
+        false
+    }
+
     fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
         Box::new(Random)
     }

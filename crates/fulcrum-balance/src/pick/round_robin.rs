@@ -30,6 +30,10 @@ impl Policy for RoundRobin {
         "round-robin"
     }
 
+    fn uses_latency(&self) -> bool {
+        false
+    }
+
     fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
         Box::new(self.clone())
     }

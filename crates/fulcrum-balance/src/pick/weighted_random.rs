@@ -65,6 +65,10 @@ impl Policy for WeightedRandom {
         "weighted-random"
     }
 
+    fn uses_latency(&self) -> bool {
+        false
+    }
+
     fn build(&self, loads: &Loads<'_>) -> Box<dyn Picker> {
         Box::new(AliasTable::new(loads))
     }

@@ -78,6 +78,10 @@ impl Policy for WeightedRoundRobin {
         "weighted-round-robin"
     }
 
+    fn uses_latency(&self) -> bool {
+        false
+    }
+
     fn build(&self, loads: &Loads<'_>) -> Box<dyn Picker> {
         let weights: Vec<u32> = (0..loads.len()).map(|i| loads.weight(i)).collect();
         Box::new(Cycle {
