@@ -6,6 +6,11 @@
 //! (`poll_ready` + `call` + await) on a current-thread runtime, over trivial
 //! in-memory endpoints, so what is measured is the balancer itself.
 //!
+//! Then 2-thread scaling at N = 100: two OS threads sharing clones of one
+//! balancer, against one thread, with inner services doing ~0, ~100 and
+//! ~500 ns of work per request; and, as the machine's own reference, two
+//! threads with one balancer each.
+//!
 //! Output, one line per case:
 //! `pick policy=<name> n=<N> fulcrum_ns=<x> tower_ns=<y> ratio=<tower/fulcrum>`
 //! (`tower_ns=-` where tower has no equivalent: it only has P2C).
@@ -183,17 +188,30 @@ fn bench_direct(cfg: &Config) -> f64 {
 /// Requests per second with `threads` OS threads (each its own
 /// current-thread runtime) sharing clones of one balancer over endpoints
 /// that each do `work` units of CPU work per request.
-fn throughput(policy: &str, n: usize, threads: usize, per_thread: u64, work: u32) -> f64 {
+///
+/// With `separate`, each thread gets a balancer of its own instead: the
+/// machine's own scaling, with no state shared between the threads.
+fn throughput(
+    policy: &str,
+    n: usize,
+    threads: usize,
+    per_thread: u64,
+    work: u32,
+    separate: bool,
+) -> f64 {
     let rt = runtime();
-    let lb = rt.block_on(async {
-        let lb = balancer_over(policy, n, Work(work));
-        until_ready(&lb, n).await;
-        lb
-    });
+    let build = || {
+        rt.block_on(async {
+            let lb = balancer_over(policy, n, Work(work));
+            until_ready(&lb, n).await;
+            lb
+        })
+    };
+    let shared = build();
     let barrier = Arc::new(Barrier::new(threads + 1));
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let mut lb = lb.clone();
+            let mut lb = if separate { build() } else { shared.clone() };
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let rt = runtime();
@@ -264,18 +282,28 @@ fn main() {
     }
     let per_thread: u64 = if quick { 1_000_000 } else { 5_000_000 };
     let repeats = if quick { 1 } else { 5 };
-    for (policy, work) in [("ewma", 0), ("p2c", 0), ("ewma", 100), ("p2c", 100)] {
+    let cases = [
+        ("ewma", 0, false),
+        ("p2c", 0, false),
+        ("p2c", 0, true),
+        ("ewma", 100, false),
+        ("p2c", 100, false),
+        ("ewma", 500, false),
+        ("p2c", 500, false),
+    ];
+    for (policy, work, separate) in cases {
         let mut one = Vec::new();
         let mut two = Vec::new();
         let per_thread = per_thread / (1 + u64::from(work) / 25);
         for _ in 0..repeats {
-            one.push(throughput(policy, 100, 1, per_thread, work));
-            two.push(throughput(policy, 100, 2, per_thread, work));
+            one.push(throughput(policy, 100, 1, per_thread, work, separate));
+            two.push(throughput(policy, 100, 2, per_thread, work, separate));
         }
         let (one, two) = (median(one), median(two));
         println!(
-            "scale policy={policy} n=100 inner_ns={:.0} threads1_mreq_s={:.2} threads2_mreq_s={:.2} speedup={:.2}",
+            "scale policy={policy} n=100 inner_ns={:.0} balancers={} threads1_mreq_s={:.2} threads2_mreq_s={:.2} speedup={:.2}",
             work_ns(work),
+            if separate { "one-per-thread" } else { "shared" },
             one / 1e6,
             two / 1e6,
             two / one

@@ -41,5 +41,5 @@ pub use fulcrum_core::{
 #[cfg(feature = "balance")]
 pub use fulcrum_balance::{
     balancer, channel, make_fn, pick, stats, updates, Backoff, BalanceLayer, Balancer, Builder,
-    Classifier, EndpointState, Error, Outcome, Stats, Updater, Updates,
+    Classifier, EndpointState, Error, MakeFn, Outcome, ResponseFuture, Stats, Updater, Updates,
 };

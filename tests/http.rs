@@ -1,0 +1,111 @@
+//! End to end over real sockets: hyper servers on loopback, a fulcrum
+//! balancer over per-endpoint hyper-util clients.
+
+#[path = "support/http.rs"]
+mod support;
+
+use std::time::Duration;
+
+use fulcrum::{Balancer, Endpoint, EndpointSet, Error};
+use support::{body_text, get, http_maker, server_errors, Backend, Behaviour};
+use tower::{Service, ServiceExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ewma_over_http_avoids_the_slow_backend() {
+    let mut backends = Vec::new();
+    for _ in 0..4 {
+        backends.push(Backend::start(Behaviour::Delay(Duration::from_millis(2))).await);
+    }
+    backends.push(Backend::start(Behaviour::Delay(Duration::from_millis(60))).await);
+    let lb = Balancer::builder()
+        .target("http-e2e")
+        .endpoints(backends.iter().map(|b| Endpoint::new(b.addr)))
+        .build(http_maker())
+        .with_classifier(server_errors);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let mut lb = lb.clone();
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    let response = lb.ready().await.unwrap().call(get("/")).await.unwrap();
+                    assert!(response.status().is_success());
+                    let body = body_text(response).await;
+                    assert!(body.starts_with("127.0.0.1:"), "{body}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let slow = backends[4].hits();
+    let total: u64 = backends.iter().map(Backend::hits).sum();
+    assert_eq!(total, 1600);
+    assert!(slow * 100 < total * 2, "slow backend got {slow} of {total}");
+}
+
+#[tokio::test]
+async fn a_backend_that_resets_connections_gives_typed_errors_and_no_hang() {
+    let good = Backend::start(Behaviour::Delay(Duration::ZERO)).await;
+    let reset = Backend::start(Behaviour::Reset).await;
+    let mut lb = Balancer::builder()
+        .policy_name("round-robin")
+        .unwrap()
+        .endpoints([Endpoint::new(good.addr), Endpoint::new(reset.addr)])
+        .build(http_maker())
+        .with_classifier(server_errors);
+    let mut ok = 0;
+    let mut failed = 0;
+    for _ in 0..20 {
+        let result = tokio::time::timeout(
+            Duration::from_secs(10),
+            lb.ready().await.unwrap().call(get("/")),
+        )
+        .await
+        .expect("no request may hang");
+        match result {
+            Ok(response) => {
+                assert_eq!(body_text(response).await, good.addr.to_string());
+                ok += 1;
+            }
+            Err(Error::Service { endpoint, source }) => {
+                assert_eq!(endpoint, reset.addr);
+                assert!(!source.to_string().is_empty());
+                failed += 1;
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!((ok, failed), (10, 10));
+    let stats = lb.stats();
+    assert_eq!(stats.endpoint(reset.addr).unwrap().failures, 10);
+    assert_eq!(stats.endpoint(good.addr).unwrap().failures, 0);
+}
+
+#[tokio::test]
+async fn http_5xx_counts_as_failure_and_ewma_prefers_the_healthy_backend() {
+    let good = Backend::start(Behaviour::Delay(Duration::from_millis(1))).await;
+    let sick = Backend::start(Behaviour::Unavailable).await;
+    let (tx, rx) = fulcrum::channel(EndpointSet::empty());
+    let mut lb = Balancer::builder()
+        .updates(rx)
+        .build(http_maker())
+        .with_classifier(server_errors);
+    tx.update(
+        [Endpoint::new(good.addr), Endpoint::new(sick.addr)]
+            .into_iter()
+            .collect(),
+    );
+    for _ in 0..200 {
+        let response = lb.ready().await.unwrap().call(get("/")).await.unwrap();
+        let _ = body_text(response).await;
+    }
+    let stats = lb.stats();
+    let sick_stats = stats.endpoint(sick.addr).unwrap();
+    assert_eq!(sick_stats.failures, sick.hits());
+    assert!(
+        sick.hits() < 10,
+        "the 503 backend got {} of 200",
+        sick.hits()
+    );
+}

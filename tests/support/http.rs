@@ -1,0 +1,164 @@
+//! Real HTTP on loopback for the end-to-end tests and the quickstart: hyper
+//! servers with configurable behaviour, and a per-endpoint hyper-util client
+//! that the balancer makes one of per endpoint.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fulcrum::{make_fn, Endpoint, MakeFn, Outcome};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// What a test backend does with each request.
+#[derive(Clone, Copy, Debug)]
+pub enum Behaviour {
+    /// Answer 200 with its address after this delay.
+    Delay(Duration),
+    /// Answer 503 at once.
+    Unavailable,
+    /// Accept the connection and close it without answering.
+    Reset,
+}
+
+/// A hyper server on 127.0.0.1, on a port the OS picks.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Backend {
+    pub async fn start(behaviour: Behaviour) -> Backend {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let hits = counter.clone();
+                tokio::spawn(async move {
+                    if let Behaviour::Reset = behaviour {
+                        hits.fetch_add(1, Ordering::Relaxed);
+                        // A zero linger makes the close an RST: the client sees a reset.
+                        let _ = stream.set_zero_linger();
+                        drop(stream);
+                        return;
+                    }
+                    let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                        let hits = hits.clone();
+                        async move {
+                            hits.fetch_add(1, Ordering::Relaxed);
+                            let response = match behaviour {
+                                Behaviour::Delay(d) => {
+                                    tokio::time::sleep(d).await;
+                                    Response::new(Full::new(Bytes::from(addr.to_string())))
+                                }
+                                _ => Response::builder()
+                                    .status(StatusCode::SERVICE_UNAVAILABLE)
+                                    .body(Full::new(Bytes::from_static(b"unavailable")))
+                                    .unwrap(),
+                            };
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Backend { addr, hits, task }
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+/// One endpoint's HTTP client: sends each request to its endpoint's address.
+#[derive(Clone)]
+pub struct EndpointClient {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    authority: hyper::http::uri::Authority,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl tower::Service<Request<Empty<Bytes>>> for EndpointClient {
+    type Response = Response<Incoming>;
+    type Error = hyper_util::client::legacy::Error;
+    type Future = BoxFuture<Result<Response<Incoming>, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Empty<Bytes>>) -> Self::Future {
+        let mut parts = req.uri().clone().into_parts();
+        parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        if parts.path_and_query.is_none() {
+            parts.path_and_query = Some("/".parse().unwrap());
+        }
+        *req.uri_mut() = hyper::Uri::from_parts(parts).expect("a valid uri");
+        Box::pin(self.client.request(req))
+    }
+}
+
+/// Makes an [`EndpointClient`] per endpoint.
+pub fn http_maker() -> MakeFn<impl FnMut(&Endpoint) -> EndpointClient + Clone> {
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build_http();
+    make_fn(move |ep: &Endpoint| EndpointClient {
+        client: client.clone(),
+        authority: ep
+            .addr()
+            .to_string()
+            .parse()
+            .expect("a socket address is an authority"),
+    })
+}
+
+/// 5xx and transport errors are failures.
+pub fn server_errors(
+    result: &Result<Response<Incoming>, hyper_util::client::legacy::Error>,
+) -> Outcome {
+    match result {
+        Ok(r) if r.status().is_server_error() => Outcome::Failure,
+        Ok(_) => Outcome::Success,
+        Err(_) => Outcome::Failure,
+    }
+}
+
+/// Reads a whole response body as text.
+pub async fn body_text(response: Response<Incoming>) -> String {
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(path).body(Empty::new()).unwrap()
+}
