@@ -2,7 +2,7 @@
 //! in-flight request to it.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Weak;
 
 use fulcrum_core::load::{EwmaConfig, InFlight, PeakEwma};
@@ -30,8 +30,8 @@ pub enum EndpointState {
 }
 
 impl EndpointState {
-    fn from_u8(v: u8) -> Self {
-        match v {
+    fn from_bits(v: u32) -> Self {
+        match v & STATE_MASK {
             0 => EndpointState::Warming,
             1 => EndpointState::Active,
             2 => EndpointState::Unavailable,
@@ -40,6 +40,13 @@ impl EndpointState {
     }
 }
 
+/// The low bits of [`Slot::state`] hold the [`EndpointState`], the rest the
+/// generation of the endpoint's service (bumped each time a new one is
+/// made), so that a request still holding an old service cannot knock a
+/// freshly made one out of service.
+const STATE_MASK: u32 = 0xFF;
+const GENERATION_SHIFT: u32 = 8;
+
 /// `repr(C)` with the fields every request touches first, so that with the
 /// `Arc` counts in front of them a pick reads as few cache lines as possible.
 #[repr(C)]
@@ -47,7 +54,8 @@ pub(crate) struct Slot {
     pub(crate) ewma: PeakEwma,
     /// In flight, and (packed in the same word) finished: see [`InFlight`].
     pub(crate) in_flight: InFlight,
-    state: AtomicU8,
+    /// `generation << 8 | EndpointState`.
+    state: AtomicU32,
     pub(crate) failures: AtomicU64,
     pub(crate) endpoint: Endpoint,
     /// Configured weight and priority; discovery may change them in place.
@@ -84,7 +92,7 @@ impl Slot {
             in_flight: InFlight::default(),
             ewma: PeakEwma::new(ewma),
             failures: AtomicU64::new(0),
-            state: AtomicU8::new(EndpointState::Warming as u8),
+            state: AtomicU32::new(EndpointState::Warming as u32),
             not_ready_streak: AtomicU32::new(0),
             owner,
         }
@@ -100,31 +108,54 @@ impl Slot {
 
     #[inline]
     pub(crate) fn state(&self) -> EndpointState {
-        EndpointState::from_u8(self.state.load(Ordering::Acquire))
+        EndpointState::from_bits(self.state.load(Ordering::Acquire))
     }
 
     #[inline]
     pub(crate) fn is_active(&self) -> bool {
-        self.state.load(Ordering::Acquire) == EndpointState::Active as u8
+        self.state.load(Ordering::Acquire) & STATE_MASK == EndpointState::Active as u32
     }
 
+    /// The generation of the endpoint's current service.
+    #[inline]
+    pub(crate) fn generation(&self) -> u32 {
+        self.state.load(Ordering::Acquire) >> GENERATION_SHIFT
+    }
+
+    /// Driver: sets the state, keeping the generation.
     pub(crate) fn set_state(&self, state: EndpointState) {
-        self.state.store(state as u8, Ordering::Release);
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some((v & !STATE_MASK) | state as u32)
+            });
     }
 
-    /// Request path: the service failed readiness. True if this call moved
-    /// it from active to unavailable (so the driver must be told).
-    pub(crate) fn mark_not_ready(&self) -> bool {
-        self.not_ready_streak.fetch_add(1, Ordering::Relaxed);
+    /// Driver: a new service was made; it is active, in a new generation.
+    pub(crate) fn install(&self) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                let generation = (v >> GENERATION_SHIFT).wrapping_add(1);
+                Some((generation << GENERATION_SHIFT) | EndpointState::Active as u32)
+            });
+    }
+
+    /// Request path: the service of `generation` failed readiness. True if
+    /// this call took the endpoint out of service (the driver must be told);
+    /// false if it already was, or if the failing service is an old one.
+    pub(crate) fn mark_not_ready(&self, generation: u32) -> bool {
         self.failures.fetch_add(1, Ordering::Relaxed);
-        self.state
-            .compare_exchange(
-                EndpointState::Active as u8,
-                EndpointState::Unavailable as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+        let active = (generation << GENERATION_SHIFT) | EndpointState::Active as u32;
+        let down = (generation << GENERATION_SHIFT) | EndpointState::Unavailable as u32;
+        let took_down = self
+            .state
+            .compare_exchange(active, down, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if took_down {
+            self.not_ready_streak.fetch_add(1, Ordering::Relaxed);
+        }
+        took_down
     }
 
     /// Request path: the service was ready; the readiness streak is over.
@@ -133,5 +164,52 @@ impl Slot {
         if self.not_ready_streak.load(Ordering::Relaxed) != 0 {
             self.not_ready_streak.store(0, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot() -> Slot {
+        let owner: Weak<dyn Any + Send + Sync> = Weak::<()>::new();
+        Slot::new(
+            Endpoint::new(([127, 0, 0, 1], 1).into()),
+            &EwmaConfig::default(),
+            owner,
+        )
+    }
+
+    #[test]
+    fn an_old_service_cannot_take_a_new_one_out_of_service() {
+        let s = slot();
+        s.install();
+        assert_eq!((s.state(), s.generation()), (EndpointState::Active, 1));
+        assert!(s.mark_not_ready(1));
+        assert!(!s.mark_not_ready(1), "already out of service");
+        s.install();
+        assert_eq!(s.generation(), 2);
+        // a request still holding generation 1 fails late
+        assert!(!s.mark_not_ready(1));
+        assert_eq!(s.state(), EndpointState::Active);
+        assert_eq!(
+            s.not_ready_streak.load(Ordering::Relaxed),
+            1,
+            "streak counts take-downs only"
+        );
+        assert_eq!(
+            s.failures.load(Ordering::Relaxed),
+            3,
+            "every failure is counted"
+        );
+    }
+
+    #[test]
+    fn set_state_keeps_the_generation() {
+        let s = slot();
+        s.install();
+        s.install();
+        s.set_state(EndpointState::Draining);
+        assert_eq!((s.state(), s.generation()), (EndpointState::Draining, 2));
     }
 }

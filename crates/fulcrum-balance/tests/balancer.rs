@@ -698,3 +698,119 @@ async fn built_outside_a_runtime_starts_on_first_use() {
         .unwrap();
     assert_eq!(send(&mut lb).await.unwrap(), addr(0));
 }
+
+#[tokio::test]
+async fn a_maker_with_backpressure_does_not_stall_the_driver() {
+    // At most 2 services made at once, each taking 20 ms: the driver must
+    // keep finishing makes while it waits for the maker's capacity.
+    let farm = Farm::uniform(10, Duration::ZERO);
+    let backends = farm.clone();
+    let make = tower::limit::ConcurrencyLimit::new(
+        tower::service_fn(move |ep: Endpoint| {
+            let mut make = backends.make();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok::<_, std::convert::Infallible>(
+                    tower::Service::call(&mut make, ep).into_inner().unwrap(),
+                )
+            }
+        }),
+        2,
+    );
+    let (_tx, rx) = channel(set(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    let lb: Lb = Balancer::builder().updates(rx).build(make);
+    wait_ready(&lb, 10).await;
+}
+
+#[tokio::test]
+async fn every_endpoint_failing_readiness_at_once_comes_back() {
+    let farm = Farm::default();
+    let not_ready = Arc::new(AtomicBool::new(true));
+    for i in 0..4 {
+        farm.add(
+            i,
+            Behaviour {
+                not_ready: not_ready.clone(),
+                ..Default::default()
+            },
+        );
+    }
+    let (_tx, rx) = channel(set(&[0, 1, 2, 3]));
+    let mut lb = Balancer::builder()
+        .ready_timeout(Duration::from_millis(50))
+        .backoff(fulcrum_balance::Backoff {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(50),
+        })
+        .updates(rx)
+        .build::<u32, _>(farm.make());
+    wait_ready(&lb, 4).await;
+    // One request walks over several endpoints, taking each out of service.
+    let err = send(&mut lb).await.unwrap_err();
+    assert!(
+        matches!(err, Error::NotReady { .. } | Error::NoEndpoints(_)),
+        "{err}"
+    );
+    not_ready.store(false, Ordering::SeqCst);
+    assert!(
+        eventually(Duration::from_secs(5), || lb
+            .stats()
+            .endpoints
+            .iter()
+            .all(|e| e.state == EndpointState::Active))
+        .await,
+        "an endpoint stayed out of service: {:?}",
+        lb.stats()
+    );
+    assert!(send(&mut lb).await.is_ok());
+}
+
+/// A maker that always fails.
+#[derive(Clone)]
+struct BrokenMaker;
+
+impl tower::Service<Endpoint> for BrokenMaker {
+    type Response = common::Backend;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<common::Backend, std::io::Error>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::io::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: Endpoint) -> Self::Future {
+        std::future::ready(Err(std::io::Error::other("connection refused")))
+    }
+}
+
+#[tokio::test]
+async fn extreme_backoffs_neither_spin_nor_panic_the_driver() {
+    for (base, max) in [
+        (Duration::ZERO, Duration::ZERO),
+        (Duration::MAX, Duration::MAX),
+    ] {
+        let (tx, rx) = channel(set(&[0]));
+        let mut lb = Balancer::builder()
+            .ready_timeout(Duration::from_millis(100))
+            .backoff(fulcrum_balance::Backoff { base, max })
+            .updates(rx)
+            .build::<u32, _>(BrokenMaker);
+        let err = send(&mut lb).await.unwrap_err();
+        let Error::NoEndpoints(e) = err else {
+            panic!("{err}")
+        };
+        assert_eq!(e.reason(), NoEndpointsReason::AllUnavailable);
+        // The driver is alive: it still applies updates.
+        tx.update(set(&[0, 1]));
+        assert!(
+            eventually(Duration::from_secs(5), || lb.stats().endpoints.len() == 2).await,
+            "driver stopped with backoff {base:?}"
+        );
+        let failures = lb.stats().endpoint(addr(0)).unwrap().failures;
+        // With a zero backoff the driver retries every millisecond at most:
+        // nothing like a hot loop's millions.
+        let streak = lb.stats();
+        assert!(failures == 0 || streak.version < 100_000, "{streak:?}");
+    }
+}

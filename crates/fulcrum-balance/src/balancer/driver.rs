@@ -7,7 +7,7 @@
 //! requests flow. It stops when the last balancer handle is dropped.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -45,6 +45,8 @@ struct Member<S> {
 enum Event<S> {
     Stop,
     Update(Option<Result<EndpointSet, BoxError>>),
+    /// The maker is ready (or failed) for the next queued endpoint.
+    MakerReady(Result<(), BoxError>),
     Made(u64, Result<S, BoxError>),
     NotReady,
     Timer,
@@ -63,6 +65,12 @@ pub(crate) struct Driver<S, M> {
     members: Vec<Member<S>>,
     draining: Vec<Arc<Slot>>,
     making: FuturesUnordered<MakeFuture<S>>,
+    /// Members waiting for the maker to be ready. The driver never awaits
+    /// inside a handler: a maker with backpressure (a concurrency limit)
+    /// must not stop it from finishing the makes that free its capacity.
+    to_make: VecDeque<u64>,
+    /// When draining endpoints are next checked for their last request.
+    drain_at: Option<Instant>,
     next_id: u64,
     ever_had_endpoints: bool,
     latest_set_empty: bool,
@@ -117,6 +125,8 @@ where
             members: Vec::new(),
             draining: Vec::new(),
             making: FuturesUnordered::new(),
+            to_make: VecDeque::new(),
+            drain_at: None,
             next_id: 0,
             ever_had_endpoints: false,
             latest_set_empty: true,
@@ -131,10 +141,11 @@ where
             let event = self.next_event().await;
             let changed = match event {
                 Event::Stop => return,
-                Event::Update(update) => self.on_update(update).await,
+                Event::Update(update) => self.on_update(update),
+                Event::MakerReady(ready) => self.on_maker_ready(ready),
                 Event::Made(id, made) => self.on_made(id, made),
                 Event::NotReady => self.on_not_ready(),
-                Event::Timer => self.on_timer().await,
+                Event::Timer => self.on_timer(),
             };
             if changed && !self.publish() {
                 return;
@@ -143,11 +154,22 @@ where
     }
 
     async fn next_event(&mut self) -> Event<S> {
+        // Forget queued makes of endpoints removed meanwhile.
+        while let Some(&id) = self.to_make.front() {
+            if self.members.iter().any(|m| m.id == id) {
+                break;
+            }
+            self.to_make.pop_front();
+        }
         let wake_at = self.next_wake();
+        let make = &mut self.make;
         tokio::select! {
             biased;
             _ = &mut self.stop => Event::Stop,
             Some((id, made)) = self.making.next(), if !self.making.is_empty() => Event::Made(id, made),
+            ready = poll_fn(|cx| make.poll_ready(cx)), if !self.to_make.is_empty() => {
+                Event::MakerReady(ready.map_err(Into::into))
+            }
             () = self.notify.notified() => Event::NotReady,
             () = sleep_until(wake_at) => Event::Timer,
             update = next_update(&mut self.updates) => Event::Update(update),
@@ -156,8 +178,21 @@ where
 
     fn next_wake(&self) -> Option<Instant> {
         let retry = self.members.iter().filter_map(|m| m.retry_at).min();
-        let drain = (!self.draining.is_empty()).then(|| Instant::now() + DRAIN_CHECK);
-        retry.into_iter().chain(drain).min()
+        retry.into_iter().chain(self.drain_at).min()
+    }
+
+    /// `now + delay`, at least 1 ms ahead (a zero backoff must not spin the
+    /// driver) and without overflow (a huge one must not panic it).
+    fn retry_time(&mut self, failures: u32) -> (Instant, Duration) {
+        let delay = self
+            .backoff
+            .delay(failures, &mut self.rng)
+            .max(Duration::from_millis(1));
+        let now = Instant::now();
+        let at = now
+            .checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        (at, delay)
     }
 
     fn new_member(&mut self, endpoint: Endpoint) -> Member<S> {
@@ -171,23 +206,36 @@ where
         }
     }
 
-    /// Starts making the service of the member at `index`.
-    async fn start_make(&mut self, index: usize) {
-        let (id, endpoint) = {
-            let m = &mut self.members[index];
-            m.slot.set_state(EndpointState::Warming);
-            m.retry_at = None;
-            (m.id, m.slot.endpoint.clone())
+    /// Queues the member at `index` for a new service.
+    fn start_make(&mut self, index: usize) {
+        let m = &mut self.members[index];
+        m.slot.set_state(EndpointState::Warming);
+        m.service = None;
+        m.retry_at = None;
+        self.to_make.push_back(m.id);
+    }
+
+    /// The maker is ready: make the service of the first queued member.
+    fn on_maker_ready(&mut self, ready: Result<(), BoxError>) -> bool {
+        let Some(id) = self.to_make.pop_front() else {
+            return false;
         };
-        match poll_fn(|cx| self.make.poll_ready(cx)).await {
+        let Some(endpoint) = self
+            .members
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| m.slot.endpoint.clone())
+        else {
+            return false;
+        };
+        match ready {
             Ok(()) => {
                 let fut = self.make.call(endpoint);
                 self.making
                     .push(Box::pin(async move { (id, fut.await.map_err(Into::into)) }));
+                false
             }
-            Err(e) => {
-                self.on_made(id, Err(e.into()));
-            }
+            Err(e) => self.on_made(id, Err(e)),
         }
     }
 
@@ -195,10 +243,12 @@ where
         member.slot.set_state(EndpointState::Draining);
         if member.slot.in_flight.get() > 0 {
             self.draining.push(member.slot);
+            self.drain_at
+                .get_or_insert_with(|| Instant::now() + DRAIN_CHECK);
         }
     }
 
-    async fn on_update(&mut self, update: Option<Result<EndpointSet, BoxError>>) -> bool {
+    fn on_update(&mut self, update: Option<Result<EndpointSet, BoxError>>) -> bool {
         let set = match update {
             None => {
                 tracing::debug!("endpoint discovery ended; keeping the last set");
@@ -252,7 +302,7 @@ where
             self.retire(m);
         }
         for index in to_make {
-            self.start_make(index).await;
+            self.start_make(index);
         }
         true
     }
@@ -264,20 +314,23 @@ where
         match made {
             Ok(service) => {
                 member.service = Some(service);
-                member.slot.set_state(EndpointState::Active);
+                member.slot.install();
             }
             Err(e) => {
                 let failures = member.slot.not_ready_streak.fetch_add(1, Ordering::Relaxed) + 1;
-                let delay = self.backoff.delay(failures, &mut self.rng);
+                let slot = member.slot.clone();
+                let (at, delay) = self.retry_time(failures);
                 tracing::warn!(
-                    endpoint = %member.slot.endpoint,
+                    endpoint = %slot.endpoint,
                     error = %e,
                     retry_in = ?delay,
                     "could not make the endpoint's service"
                 );
-                member.service = None;
-                member.slot.set_state(EndpointState::Unavailable);
-                member.retry_at = Some(Instant::now() + delay);
+                slot.set_state(EndpointState::Unavailable);
+                if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
+                    member.service = None;
+                    member.retry_at = Some(at);
+                }
             }
         }
         true
@@ -285,32 +338,40 @@ where
 
     /// Requests marked endpoints unavailable: schedule their comeback.
     fn on_not_ready(&mut self) -> bool {
-        let now = Instant::now();
         let mut changed = false;
-        for m in &mut self.members {
-            if m.slot.state() == EndpointState::Unavailable && m.retry_at.is_none() {
+        for i in 0..self.members.len() {
+            let m = &self.members[i];
+            if m.slot.state() == EndpointState::Unavailable
+                && m.retry_at.is_none()
+                && !self.to_make.contains(&m.id)
+            {
                 let failures = m.slot.not_ready_streak.load(Ordering::Relaxed).max(1);
-                let delay = self.backoff.delay(failures, &mut self.rng);
+                let (at, delay) = self.retry_time(failures);
+                let m = &mut self.members[i];
                 tracing::debug!(endpoint = %m.slot.endpoint, retry_in = ?delay, "endpoint failed readiness");
                 // The service failed; a fresh one is made after the backoff.
                 m.service = None;
-                m.retry_at = Some(now + delay);
+                m.retry_at = Some(at);
                 changed = true;
             }
         }
         changed
     }
 
-    async fn on_timer(&mut self) -> bool {
+    fn on_timer(&mut self) -> bool {
         let now = Instant::now();
-        let before = self.draining.len();
-        self.draining.retain(|slot| slot.in_flight.get() > 0);
-        let mut changed = before != self.draining.len();
+        let mut changed = false;
+        if self.drain_at.is_some_and(|at| at <= now) {
+            let before = self.draining.len();
+            self.draining.retain(|slot| slot.in_flight.get() > 0);
+            changed |= before != self.draining.len();
+            self.drain_at = (!self.draining.is_empty()).then(|| now + DRAIN_CHECK);
+        }
         let due: Vec<usize> = (0..self.members.len())
             .filter(|&i| self.members[i].retry_at.is_some_and(|at| at <= now))
             .collect();
         for index in due {
-            self.start_make(index).await;
+            self.start_make(index);
             changed = true;
         }
         changed
@@ -359,6 +420,7 @@ where
             .map(|m| m.slot.weight.load(Ordering::Relaxed).max(1))
             .collect();
         let services: Box<[S]> = ready.iter().filter_map(|m| m.service.clone()).collect();
+        let generations: Box<[u32]> = ready.iter().map(|m| m.slot.generation()).collect();
         let picker = self.policy.build(&Loads::new(&slots, &weights));
         self.version += 1;
         let terminal = self.discovery_ended && self.members.is_empty();
@@ -367,6 +429,7 @@ where
             ready: slots,
             weights,
             services,
+            generations,
             picker,
             members: self.members.iter().map(|m| m.slot.clone()).collect(),
             draining: self.draining.clone().into(),

@@ -23,16 +23,19 @@ pub(crate) const UNTIMED: u64 = u64::MAX;
 /// looks slow.
 struct LoadGuard {
     slot: Arc<Slot>,
+    /// The generation of the service this request holds.
+    generation: u32,
     start: u64,
     recorded: bool,
 }
 
 impl LoadGuard {
     #[inline]
-    fn new(slot: Arc<Slot>, start: u64) -> Self {
+    fn new(slot: Arc<Slot>, generation: u32, start: u64) -> Self {
         slot.in_flight.enter();
         LoadGuard {
             slot,
+            generation,
             start,
             recorded: false,
         }
@@ -125,6 +128,7 @@ where
     #[inline]
     pub(crate) fn dispatch(
         slot: Arc<Slot>,
+        generation: u32,
         svc: S,
         req: Req,
         start: u64,
@@ -136,7 +140,7 @@ where
                 svc,
                 req: Some(req),
             },
-            guard: Some(LoadGuard::new(slot, start)),
+            guard: Some(LoadGuard::new(slot, generation, start)),
             classify,
             seed,
             moves: 0,
@@ -154,21 +158,28 @@ where
     }
 }
 
-/// Marks `slot` unavailable and picks another active endpoint from the
-/// balancer's current snapshot, if the balancer still exists.
-fn move_request<S: Send + Sync + Clone + 'static>(
-    slot: &Slot,
-    seed: u64,
-) -> Option<(Arc<Slot>, S)> {
-    let newly_down = slot.mark_not_ready();
-    let shared = slot.owner.upgrade()?.downcast::<Shared<S>>().ok()?;
+/// Takes the endpoint of a request whose service failed readiness out of
+/// service (telling the driver, which backs it off), and returns the
+/// balancer's shared state if the balancer still exists.
+fn take_out_of_service<S: Send + Sync + 'static>(guard: &LoadGuard) -> Option<Arc<Shared<S>>> {
+    let newly_down = guard.slot.mark_not_ready(guard.generation);
+    let shared = guard.slot.owner.upgrade()?.downcast::<Shared<S>>().ok()?;
     if newly_down {
         shared.notify_driver.notify_one();
     }
+    Some(shared)
+}
+
+/// Another active endpoint from the balancer's current snapshot.
+fn pick_another<S: Clone>(shared: &Shared<S>, seed: u64) -> Option<(Arc<Slot>, u32, S)> {
     let snap = shared.snapshot.load();
     let mut rng = fastrand::Rng::with_seed(seed);
     let (i, _) = snap.choose(&mut rng, None)?;
-    Some((snap.ready[i].clone(), snap.services[i].clone()))
+    Some((
+        snap.ready[i].clone(),
+        snap.generations[i],
+        snap.services[i].clone(),
+    ))
 }
 
 impl<S, Req> Future for ResponseFuture<S, Req>
@@ -204,17 +215,15 @@ where
                         let endpoint = guard.slot.endpoint.addr();
                         *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
                         *this.moves += 1;
-                        let next = if *this.moves <= MAX_MOVES {
-                            move_request::<S>(&guard.slot, *this.seed)
-                        } else {
-                            guard.slot.mark_not_ready();
-                            None
-                        };
+                        let next = take_out_of_service::<S>(&guard)
+                            .filter(|_| *this.moves <= MAX_MOVES)
+                            .and_then(|shared| pick_another(&shared, *this.seed));
                         drop(guard);
                         match next {
-                            Some((slot, svc)) if slot.endpoint.addr() != endpoint => {
+                            Some((slot, generation, svc)) if slot.endpoint.addr() != endpoint => {
                                 let req = req.take();
-                                *this.guard = Some(LoadGuard::new(slot, fulcrum_core::time::now()));
+                                let start = fulcrum_core::time::now();
+                                *this.guard = Some(LoadGuard::new(slot, generation, start));
                                 this.state.set(State::Ready { svc, req });
                             }
                             _ => {

@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -108,6 +109,8 @@ pub(crate) struct Snapshot<S> {
     pub(crate) ready: Box<[Arc<Slot>]>,
     pub(crate) weights: Box<[u32]>,
     pub(crate) services: Box<[S]>,
+    /// The generation of each service in `services` (see `Slot::install`).
+    pub(crate) generations: Box<[u32]>,
     pub(crate) picker: Box<dyn Picker>,
     /// Every endpoint in the current set, whatever its state (for stats).
     pub(crate) members: Box<[Arc<Slot>]>,
@@ -173,7 +176,7 @@ pub(crate) struct Shared<S> {
     pub(crate) notify_driver: Arc<Notify>,
     /// Balancers waiting in `poll_ready` for an endpoint. Touched only when
     /// there is none, never on the request path.
-    waiters: Mutex<Vec<(u64, Waker)>>,
+    waiters: Mutex<HashMap<u64, Waker>>,
     /// The driver, until it is spawned (builder outside a runtime).
     pending_driver: Mutex<Option<DriverFuture>>,
     driver_started: AtomicBool,
@@ -203,10 +206,19 @@ impl<S> Shared<S> {
 
     fn register_waiter(&self, id: u64, waker: &Waker) {
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        match waiters.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, w)) => w.clone_from(waker),
-            None => waiters.push((id, waker.clone())),
+        match waiters.get_mut(&id) {
+            Some(w) => w.clone_from(waker),
+            None => {
+                waiters.insert(id, waker.clone());
+            }
         }
+    }
+
+    fn unregister_waiter(&self, id: u64) {
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 
     pub(crate) fn wake_waiters(&self) {
@@ -351,8 +363,40 @@ where
         }
     }
 
-    fn no_endpoints(&self, reason: NoEndpointsReason, waited: Duration) -> Error {
+    /// Whether `poll_ready` can answer now: `Ok` with an endpoint ready, an
+    /// error when waiting cannot help (discovery ended with nothing, or a
+    /// zero deadline). Ends the current wait either way.
+    #[inline]
+    fn settle(&mut self) -> Option<Result<(), Error>> {
+        let (has_ready, hopeless, reason) = {
+            let snap = self.snapshot.load();
+            (!snap.ready.is_empty(), snap.terminal, snap.empty_reason)
+        };
+        if has_ready {
+            self.end_wait();
+            return Some(Ok(()));
+        }
+        if hopeless || self.shared.ready_timeout.is_zero() {
+            return Some(Err(self.give_up(reason)));
+        }
+        None
+    }
+
+    /// Ends the wait with `NoEndpoints`.
+    fn give_up(&mut self, reason: NoEndpointsReason) -> Error {
+        let waited = self
+            .waiting
+            .as_ref()
+            .map_or(Duration::ZERO, |w| w.since.elapsed());
+        self.end_wait();
         Error::NoEndpoints(NoEndpoints::new(&*self.shared.target, reason, waited))
+    }
+
+    #[inline]
+    fn end_wait(&mut self) {
+        if self.waiting.take().is_some() {
+            self.shared.unregister_waiter(self.id);
+        }
     }
 }
 
@@ -373,6 +417,15 @@ where
             tick: 0,
             _req: PhantomData,
         }
+    }
+}
+
+impl<S, Req> Drop for Balancer<S, Req>
+where
+    S: Service<Req>,
+{
+    fn drop(&mut self) {
+        self.end_wait();
     }
 }
 
@@ -402,42 +455,29 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.shared.start_driver();
-        let reason = {
-            let snap = self.snapshot.load();
-            if !snap.ready.is_empty() {
-                self.waiting = None;
-                return Poll::Ready(Ok(()));
-            }
-            if snap.terminal || self.shared.ready_timeout.is_zero() {
-                let waited = self
-                    .waiting
-                    .take()
-                    .map_or(Duration::ZERO, |w| w.since.elapsed());
-                let reason = snap.empty_reason;
-                return Poll::Ready(Err(self.no_endpoints(reason, waited)));
-            }
-            snap.empty_reason
-        };
+        if let Some(settled) = self.settle() {
+            return Poll::Ready(settled);
+        }
         // Register, then look again: an update published in between must
         // not be missed.
         self.shared.register_waiter(self.id, cx.waker());
-        if !self.snapshot.load().ready.is_empty() {
-            self.waiting = None;
-            return Poll::Ready(Ok(()));
-        }
         let timeout = self.shared.ready_timeout;
-        let waiting = self.waiting.get_or_insert_with(|| Waiting {
+        self.waiting.get_or_insert_with(|| Waiting {
             since: tokio::time::Instant::now(),
             deadline: Box::pin(tokio::time::sleep(timeout)),
         });
-        match waiting.deadline.as_mut().poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => {
-                let waited = waiting.since.elapsed();
-                self.waiting = None;
-                Poll::Ready(Err(self.no_endpoints(reason, waited)))
-            }
+        if let Some(settled) = self.settle() {
+            return Poll::Ready(settled);
         }
+        let expired = match &mut self.waiting {
+            Some(waiting) => waiting.deadline.as_mut().poll(cx).is_ready(),
+            None => true,
+        };
+        if !expired {
+            return Poll::Pending;
+        }
+        let reason = self.snapshot.load().empty_reason;
+        Poll::Ready(Err(self.give_up(reason)))
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
@@ -458,6 +498,7 @@ where
                 };
                 ResponseFuture::dispatch(
                     snap.ready[i].clone(),
+                    snap.generations[i],
                     snap.services[i].clone(),
                     req,
                     start,
@@ -471,5 +512,35 @@ where
                 ResponseFuture::failed(Error::NoEndpoints(error))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    #[tokio::test]
+    async fn waiters_that_give_up_or_drop_leave_no_trace() {
+        let (_tx, rx) = crate::channel(fulcrum_core::EndpointSet::empty());
+        let lb = Balancer::builder()
+            .ready_timeout(Duration::from_millis(5))
+            .updates(rx)
+            .build::<(), _>(crate::make_fn(|_: &fulcrum_core::Endpoint| {
+                tower::service_fn(|()| async { Ok::<_, Infallible>(()) })
+            }));
+        for _ in 0..50 {
+            let mut clone = lb.clone();
+            let result = std::future::poll_fn(|cx| clone.poll_ready(cx)).await;
+            assert!(result.is_err());
+        }
+        for _ in 0..50 {
+            let mut clone = lb.clone();
+            // polled once (registers), then dropped while waiting
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(clone.poll_ready(&mut cx).is_pending());
+        }
+        let waiters = lb.shared.waiters.lock().unwrap().len();
+        assert_eq!(waiters, 0);
     }
 }

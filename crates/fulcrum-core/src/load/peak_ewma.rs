@@ -29,11 +29,14 @@ impl Default for EwmaConfig {
 
 /// Timestamps are kept in units of 2^20 ns (~1.05 ms) in 32 bits, so the
 /// estimate and its timestamp fit one `AtomicU64` and update with one CAS
-/// (no lock, no torn pairs). 32 bits of such units span 52 days; two updates
-/// further apart than half that are treated as decayed fully. With a 10 s
+/// (no lock, no torn pairs). 32 bits of such units span 52 days (a gap of
+/// more than that is read modulo 52 days). With a 10 s
 /// decay a 1 ms step changes the blend weight by 1e-4, so the rounding is
 /// far below the noise of any latency sample.
 const UNIT_SHIFT: u32 = 20;
+/// A stamp up to this many units (~1 s) *ahead* of the reader's clock comes
+/// from a racing writer that read the clock a moment later: no time passed.
+const RACE_WINDOW: u32 = 1 << 10;
 /// The state before the first sample. Never a real state: its estimate bits
 /// are a NaN.
 const UNSAMPLED: u64 = u64::MAX;
@@ -109,12 +112,12 @@ impl PeakEwma {
         }
     }
 
-    /// `exp(-Δt/decay)` between a stored stamp and now; a stamp from the
-    /// future (a racing writer read the clock later) counts as no time.
+    /// `exp(-Δt/decay)` between a stored stamp and now; a stamp slightly in
+    /// the future (a racing writer read the clock later) counts as no time.
     #[inline]
     fn weight(&self, stamp: u32, now: u32) -> f64 {
         let dt = now.wrapping_sub(stamp);
-        if dt == 0 || dt > u32::MAX / 2 {
+        if dt == 0 || dt > u32::MAX - RACE_WINDOW {
             1.0
         } else {
             (f64::from(dt) * self.neg_inv_decay).exp()
@@ -255,14 +258,28 @@ mod tests {
     }
 
     #[test]
+    fn a_long_gap_decays_fully() {
+        let e = ewma();
+        e.record(1_000 * MS, 0);
+        // 30 days later: long past the racing window, nothing is left
+        let month = 30 * 24 * 3_600 * 1_000 * MS;
+        assert!(e.estimate(month) < 1.0);
+    }
+
+    #[test]
     fn concurrent_updates_keep_a_sane_estimate() {
+        use std::sync::atomic::AtomicU64;
+        // One monotonic clock shared by all threads, as in real use; each
+        // record advances it by 0.1 ms.
+        let clock = std::sync::Arc::new(AtomicU64::new(0));
         let e = std::sync::Arc::new(ewma());
-        let threads: Vec<_> = (0..4)
+        let threads: Vec<_> = (0..4u64)
             .map(|i| {
-                let e = e.clone();
+                let (e, clock) = (e.clone(), clock.clone());
                 std::thread::spawn(move || {
-                    for k in 0..10_000u64 {
-                        e.record((10 + i) * MS, k * MS);
+                    for _ in 0..10_000 {
+                        let now = clock.fetch_add(MS / 10, Ordering::Relaxed);
+                        e.record((10 + i) * MS, now);
                     }
                 })
             })
@@ -270,7 +287,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let est = e.estimate(10_000 * MS) / MS as f64;
-        assert!((10.0..=13.5).contains(&est), "{est}");
+        let est = e.estimate(clock.load(Ordering::Relaxed)) / MS as f64;
+        assert!((9.9..=13.5).contains(&est), "{est}");
     }
 }
