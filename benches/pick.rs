@@ -126,33 +126,33 @@ async fn until_ready<S: Service<u64>>(lb: &Balancer<S, u64>, n: usize) {
     }
 }
 
+/// Median ns per request over `cfg.runs` runs, after a warm-up.
+async fn measure<S>(cfg: &Config, svc: &mut S) -> f64
+where
+    S: Service<u64, Response = u64>,
+    S::Error: std::fmt::Debug,
+{
+    drive(svc, cfg.requests / 10).await;
+    let mut samples = Vec::with_capacity(cfg.runs);
+    for _ in 0..cfg.runs {
+        samples.push(drive(svc, cfg.requests).await);
+    }
+    median(samples)
+}
+
 fn bench_fulcrum(cfg: &Config, policy: &str, n: usize) -> f64 {
-    let rt = runtime();
-    rt.block_on(async {
+    runtime().block_on(async {
         let mut lb = fulcrum_balancer(policy, n);
         until_ready(&lb, n).await;
-        drive(&mut lb, cfg.requests / 10).await; // warm up
-        let mut samples = Vec::with_capacity(cfg.runs);
-        for _ in 0..cfg.runs {
-            samples.push(drive(&mut lb, cfg.requests).await);
-        }
-        median(samples)
+        measure(cfg, &mut lb).await
     })
 }
 
 fn bench_tower_pending(cfg: &Config, n: usize) -> f64 {
     runtime().block_on(async {
         let list = ServiceList::new(vec![Echo; n]);
-        let mut lb = Balance::new(PendingRequestsDiscover::new(
-            list,
-            CompleteOnResponse::default(),
-        ));
-        drive(&mut lb, cfg.requests / 10).await;
-        let mut samples = Vec::with_capacity(cfg.runs);
-        for _ in 0..cfg.runs {
-            samples.push(drive(&mut lb, cfg.requests).await);
-        }
-        median(samples)
+        let discover = PendingRequestsDiscover::new(list, CompleteOnResponse::default());
+        measure(cfg, &mut Balance::new(discover)).await
     })
 }
 
@@ -165,13 +165,7 @@ fn bench_tower_ewma(cfg: &Config, n: usize) -> f64 {
             Duration::from_secs(10),
             CompleteOnResponse::default(),
         );
-        let mut lb = Balance::new(discover);
-        drive(&mut lb, cfg.requests / 10).await;
-        let mut samples = Vec::with_capacity(cfg.runs);
-        for _ in 0..cfg.runs {
-            samples.push(drive(&mut lb, cfg.requests).await);
-        }
-        median(samples)
+        measure(cfg, &mut Balance::new(discover)).await
     })
 }
 

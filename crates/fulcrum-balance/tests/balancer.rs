@@ -154,28 +154,23 @@ async fn load(lb: &Lb, total: usize, concurrency: usize) -> Vec<Result<SocketAdd
     all
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ewma_avoids_an_endpoint_20x_slower() {
-    let farm = Farm::default();
-    for i in 0..9 {
-        farm.add(
-            i,
-            Behaviour {
-                delay: Duration::from_millis(5),
-                ..Default::default()
-            },
-        );
-    }
-    farm.add(
-        9,
-        Behaviour {
-            delay: Duration::from_millis(100),
-            ..Default::default()
-        },
-    );
-    let (_tx, rx) = channel(set(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+/// Ten endpoints under `ewma`: 0–8 answer in 5 ms, 9 behaves as `odd`.
+async fn nine_fast_and(odd: Behaviour) -> (Farm, Lb, fulcrum_balance::Updater) {
+    let farm = Farm::uniform(9, Duration::from_millis(5));
+    farm.add(9, odd);
+    let (tx, rx) = channel(set(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
     let lb = balancer(&farm, "ewma", rx);
     wait_ready(&lb, 10).await;
+    (farm, lb, tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ewma_avoids_an_endpoint_20x_slower() {
+    let (farm, lb, _updater) = nine_fast_and(Behaviour {
+        delay: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await;
     let results = load(&lb, 20_000, 50).await;
     assert!(results.iter().all(Result::is_ok));
     let slow = farm.hits(9);
@@ -188,26 +183,11 @@ async fn ewma_avoids_an_endpoint_20x_slower() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ewma_does_not_reward_an_endpoint_that_fails_fast() {
-    let farm = Farm::default();
-    for i in 0..9 {
-        farm.add(
-            i,
-            Behaviour {
-                delay: Duration::from_millis(5),
-                ..Default::default()
-            },
-        );
-    }
-    farm.add(
-        9,
-        Behaviour {
-            fail_calls: true,
-            ..Default::default()
-        },
-    );
-    let (_tx, rx) = channel(set(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
-    let lb = balancer(&farm, "ewma", rx);
-    wait_ready(&lb, 10).await;
+    let (farm, lb, _updater) = nine_fast_and(Behaviour {
+        fail_calls: true,
+        ..Default::default()
+    })
+    .await;
     let results = load(&lb, 10_000, 50).await;
     let failed = results.iter().filter(|r| r.is_err()).count() as u64;
     assert_eq!(failed, farm.hits(9));

@@ -1,4 +1,4 @@
-use super::{Loads, PickContext, Picker, Policy};
+use super::{power_of_two, Loads, PickContext, Picker, Policy};
 
 /// Power of two choices on peak-EWMA latency: the default policy.
 ///
@@ -22,20 +22,9 @@ impl PeakEwmaP2c {
 impl Picker for PeakEwmaP2c {
     #[inline]
     fn pick(&self, cx: &mut PickContext<'_>) -> Option<usize> {
-        match cx.loads().len() {
-            0 => None,
-            1 => Some(0),
-            _ => {
-                let (a, b) = cx.two_random();
-                let now = cx.now();
-                let loads = cx.loads();
-                Some(if Self::cost(loads, a, now) <= Self::cost(loads, b, now) {
-                    a
-                } else {
-                    b
-                })
-            }
-        }
+        power_of_two(cx, true, |loads, a, b, now| {
+            Self::cost(loads, a, now) <= Self::cost(loads, b, now)
+        })
     }
 }
 

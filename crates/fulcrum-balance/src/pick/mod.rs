@@ -299,6 +299,26 @@ impl fmt::Display for UnknownPolicy {
 
 impl std::error::Error for UnknownPolicy {}
 
+/// Power of two choices: two distinct random endpoints, the one for which
+/// `a_wins(loads, a, b, now)` holds, else the other. `now` is read only when
+/// `with_clock` (latency-aware costs need it).
+#[inline]
+pub(crate) fn power_of_two(
+    cx: &mut PickContext<'_>,
+    with_clock: bool,
+    a_wins: impl Fn(&Loads<'_>, usize, usize, u64) -> bool,
+) -> Option<usize> {
+    match cx.loads().len() {
+        0 => None,
+        1 => Some(0),
+        _ => {
+            let (a, b) = cx.two_random();
+            let now = if with_clock { cx.now() } else { 0 };
+            Some(if a_wins(cx.loads(), a, b, now) { a } else { b })
+        }
+    }
+}
+
 /// `(in_flight_a + 1) / weight_a <= (in_flight_b + 1) / weight_b`, without
 /// division. The `+ 1` makes weights count on idle endpoints too.
 #[inline]

@@ -1,4 +1,4 @@
-use super::{pending_le, Loads, PickContext, Picker, Policy};
+use super::{pending_le, power_of_two, Loads, PickContext, Picker, Policy};
 
 /// Power of two choices on in-flight requests per unit of weight.
 ///
@@ -12,14 +12,7 @@ pub struct PendingP2c;
 impl Picker for PendingP2c {
     #[inline]
     fn pick(&self, cx: &mut PickContext<'_>) -> Option<usize> {
-        match cx.loads().len() {
-            0 => None,
-            1 => Some(0),
-            _ => {
-                let (a, b) = cx.two_random();
-                Some(if pending_le(cx.loads(), a, b) { a } else { b })
-            }
-        }
+        power_of_two(cx, false, |loads, a, b, _| pending_le(loads, a, b))
     }
 }
 
