@@ -1,4 +1,19 @@
 //! Errors shared by every fulcrum crate.
+//!
+//! ```
+//! use fulcrum_core::{BoxError, NoEndpoints, NoEndpointsReason};
+//! use std::time::Duration;
+//!
+//! // Balancer errors box into tower's `BoxError`; the typed cause can be
+//! // recovered by downcasting.
+//! let e: BoxError = Box::new(NoEndpoints::new(
+//!     "dns:///api.internal:80",
+//!     NoEndpointsReason::NeverHadAny,
+//!     Duration::from_secs(3),
+//! ));
+//! let typed = e.downcast_ref::<NoEndpoints>().unwrap();
+//! assert_eq!(typed.reason(), NoEndpointsReason::NeverHadAny);
+//! ```
 
 use std::fmt;
 use std::time::Duration;
