@@ -171,9 +171,16 @@ impl PeakEwma {
                     decayed + r * (1.0 - w)
                 }
             };
+            let packed = pack(next, now);
+            if packed == current {
+                // Nothing changes (a faster sample within the same stamp
+                // unit blends in with weight 0): skip the write, so busy
+                // endpoints' cache lines are not bounced between cores.
+                return;
+            }
             match self.state.compare_exchange_weak(
                 current,
-                pack(next, now),
+                packed,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
