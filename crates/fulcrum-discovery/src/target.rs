@@ -1,0 +1,589 @@
+//! Targets: the names users give fulcrum, parsed into what to resolve.
+//!
+//! | form | meaning |
+//! |---|---|
+//! | `127.0.0.1:8080,127.0.0.1:8081=3` or `static:…` | a fixed list; `=N` sets an entry's weight |
+//! | `host:port`, `dns:///host:port` | A/AAAA records of `host` from the system resolver |
+//! | `dns://RESOLVER_IP[:PORT]/host:port` | the same from an explicit resolver (port 53 by default) |
+//! | `dns+srv:///_service._proto.domain` | SRV records: target hosts, ports, priorities, weights |
+//! | `dns+srv://RESOLVER_IP[:PORT]/_service._proto.domain` | the same from an explicit resolver |
+//!
+//! IPv6 addresses go in brackets: `[::1]:8080`, `dns://[::1]:5353/api.internal:80`.
+//!
+//! ```
+//! use fulcrum_discovery::Target;
+//!
+//! let t: Target = "dns+srv://127.0.0.1:5353/_http._tcp.api.internal".parse().unwrap();
+//! assert_eq!(t.to_string(), "dns+srv://127.0.0.1:5353/_http._tcp.api.internal");
+//!
+//! let err = "dns:///api.internal".parse::<Target>().unwrap_err();
+//! assert!(err.to_string().contains("port"), "{err}");
+//! ```
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use fulcrum_core::{Endpoint, EndpointSet};
+
+/// What to resolve, parsed from a target string. See the [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A fixed list of endpoints.
+    Static(EndpointSet),
+    /// A/AAAA records of `host`; every address becomes an endpoint on `port`.
+    Dns {
+        /// An explicit resolver, or `None` for the system configuration.
+        resolver: Option<SocketAddr>,
+        /// The name to resolve, as given (kept as the endpoints' authority).
+        host: String,
+        /// The port of every endpoint.
+        port: u16,
+    },
+    /// SRV records of `name` (`_service._proto.domain`).
+    Srv {
+        /// An explicit resolver, or `None` for the system configuration.
+        resolver: Option<SocketAddr>,
+        /// The SRV owner name.
+        name: String,
+    },
+}
+
+/// The accepted forms, for error messages.
+const FORMS: &str = "host:port, dns:///host:port, dns://RESOLVER_IP:PORT/host:port, \
+                     dns+srv:///_service._proto.domain, dns+srv://RESOLVER_IP:PORT/_service._proto.domain, \
+                     IP:PORT[=WEIGHT],… or static:IP:PORT[=WEIGHT],…";
+
+/// A target string that could not be parsed.
+///
+/// Says what was wrong, where (the byte offset and the offending part), and
+/// lists the accepted forms, on one line (control characters in the input
+/// are escaped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetError {
+    input: String,
+    at: usize,
+    kind: TargetErrorKind,
+}
+
+/// What was wrong with a target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TargetErrorKind {
+    /// Nothing was given.
+    Empty,
+    /// A scheme other than `dns`, `dns+srv` or `static`.
+    UnknownScheme(String),
+    /// `dns://` or `dns+srv://` without the `/` that starts the name.
+    MissingPath,
+    /// A host without a port.
+    MissingPort(String),
+    /// A port that is not a number in 1–65535.
+    InvalidPort(String),
+    /// A host name that is not a valid DNS name.
+    InvalidHost(String),
+    /// A resolver that is not `IP` or `IP:PORT`.
+    InvalidResolver(String),
+    /// An SRV name not of the form `_service._proto.domain`.
+    InvalidSrvName(String),
+    /// A static entry that is not `IP:PORT`.
+    InvalidAddress(String),
+    /// A weight that is not a number in 0–4294967295.
+    InvalidWeight(String),
+    /// An empty entry in a list (`a,,b`).
+    EmptyEntry,
+}
+
+impl TargetError {
+    fn new(input: &str, at: usize, kind: TargetErrorKind) -> Self {
+        TargetError {
+            input: input.to_owned(),
+            at,
+            kind,
+        }
+    }
+
+    /// What was wrong.
+    pub fn kind(&self) -> &TargetErrorKind {
+        &self.kind
+    }
+
+    /// The byte offset in the input where the problem starts.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    /// The target as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+impl fmt::Display for TargetErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetErrorKind::Empty => write!(f, "the target is empty"),
+            TargetErrorKind::UnknownScheme(s) => {
+                write!(f, "unknown scheme `{}` (use dns, dns+srv or static)", s.escape_debug())
+            }
+            TargetErrorKind::MissingPath => write!(
+                f,
+                "missing `/` before the name (for the system resolver write three slashes: dns:///name)"
+            ),
+            TargetErrorKind::MissingPort(h) => {
+                let h = h.escape_debug();
+                write!(f, "`{h}` needs a port, e.g. `{h}:443`")
+            }
+            TargetErrorKind::InvalidPort(p) => {
+                write!(f, "`{}` is not a port (1-65535)", p.escape_debug())
+            }
+            TargetErrorKind::InvalidHost(h) => write!(
+                f,
+                "`{}` is not a valid host name (letters, digits, `-`, `_` and dots; labels of 1-63 characters)",
+                h.escape_debug()
+            ),
+            TargetErrorKind::InvalidResolver(r) => write!(
+                f,
+                "`{}` is not a resolver address; give an IP and optional port, e.g. 127.0.0.1:53 or [::1]:53",
+                r.escape_debug()
+            ),
+            TargetErrorKind::InvalidSrvName(n) => write!(
+                f,
+                "`{}` is not an SRV name; write _service._proto.domain, e.g. _http._tcp.api.internal",
+                n.escape_debug()
+            ),
+            TargetErrorKind::InvalidAddress(a) => write!(
+                f,
+                "`{}` is not IP:PORT (static lists take addresses; use dns:///host:port for names)",
+                a.escape_debug()
+            ),
+            TargetErrorKind::InvalidWeight(w) => {
+                write!(f, "`{}` is not a weight (a whole number, 0 for standby)", w.escape_debug())
+            }
+            TargetErrorKind::EmptyEntry => write!(f, "empty entry in the list"),
+        }
+    }
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid target `{}` at byte {}: {}; accepted forms: {FORMS}",
+            self.input.escape_debug(),
+            self.at,
+            self.kind
+        )
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+impl FromStr for Target {
+    type Err = TargetError;
+
+    fn from_str(input: &str) -> Result<Self, TargetError> {
+        Target::parse(input)
+    }
+}
+
+impl Target {
+    /// Parses a target; see the [module docs](self) for the forms.
+    pub fn parse(input: &str) -> Result<Target, TargetError> {
+        let err = |at, kind| TargetError::new(input, at, kind);
+        if input.trim().is_empty() {
+            return Err(err(0, TargetErrorKind::Empty));
+        }
+        if let Some(rest) = input.strip_prefix("static:") {
+            return parse_static(input, rest, "static:".len());
+        }
+        for (scheme, srv) in [("dns+srv://", true), ("dns://", false)] {
+            if let Some(rest) = input.strip_prefix(scheme) {
+                let Some(slash) = rest.find('/') else {
+                    return Err(err(input.len(), TargetErrorKind::MissingPath));
+                };
+                let (authority, path) = (&rest[..slash], &rest[slash + 1..]);
+                let resolver = if authority.is_empty() {
+                    None
+                } else {
+                    Some(parse_resolver(authority).ok_or_else(|| {
+                        err(
+                            scheme.len(),
+                            TargetErrorKind::InvalidResolver(authority.to_owned()),
+                        )
+                    })?)
+                };
+                let path_at = scheme.len() + slash + 1;
+                return if srv {
+                    parse_srv_name(input, path, path_at).map(|name| Target::Srv { resolver, name })
+                } else {
+                    parse_host_port(input, path, path_at).map(|(host, port)| Target::Dns {
+                        resolver,
+                        host,
+                        port,
+                    })
+                };
+            }
+        }
+        if let Some(colon_slash) = input.find("://") {
+            let scheme = &input[..colon_slash];
+            return Err(err(0, TargetErrorKind::UnknownScheme(scheme.to_owned())));
+        }
+        if input.contains(',') || input.contains('=') || input.parse::<SocketAddr>().is_ok() {
+            return parse_static(input, input, 0);
+        }
+        let (host, port) = parse_host_port(input, input, 0)?;
+        match host.parse::<IpAddr>() {
+            Ok(ip) => Ok(Target::Static(EndpointSet::new([Endpoint::new(
+                SocketAddr::new(ip, port),
+            )]))),
+            Err(_) => Ok(Target::Dns {
+                resolver: None,
+                host,
+                port,
+            }),
+        }
+    }
+
+    /// The resolver this target names, if any.
+    pub fn resolver(&self) -> Option<SocketAddr> {
+        match self {
+            Target::Static(_) => None,
+            Target::Dns { resolver, .. } | Target::Srv { resolver, .. } => *resolver,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let authority = |r: &Option<SocketAddr>| r.map(|r| r.to_string()).unwrap_or_default();
+        match self {
+            Target::Static(set) => {
+                f.write_str("static:")?;
+                for (i, ep) in set.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{}", ep.addr())?;
+                    if ep.weight() != 1 {
+                        write!(f, "={}", ep.weight())?;
+                    }
+                }
+                Ok(())
+            }
+            Target::Dns {
+                resolver,
+                host,
+                port,
+            } => {
+                let host = match host.parse::<std::net::Ipv6Addr>() {
+                    Ok(_) => format!("[{host}]"),
+                    Err(_) => host.clone(),
+                };
+                write!(f, "dns://{}/{host}:{port}", authority(resolver))
+            }
+            Target::Srv { resolver, name } => write!(f, "dns+srv://{}/{name}", authority(resolver)),
+        }
+    }
+}
+
+fn parse_resolver(s: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return (addr.port() != 0).then_some(addr);
+    }
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, 53))
+}
+
+fn parse_port(input: &str, port: &str, at: usize) -> Result<u16, TargetError> {
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
+        _ => Err(TargetError::new(
+            input,
+            at,
+            TargetErrorKind::InvalidPort(port.to_owned()),
+        )),
+    }
+}
+
+/// `host:port` or `[v6]:port`; the host is a DNS name or an IP literal.
+fn parse_host_port(input: &str, s: &str, at: usize) -> Result<(String, u16), TargetError> {
+    let err = |at, kind| TargetError::new(input, at, kind);
+    if let Some(rest) = s.strip_prefix('[') {
+        let Some(close) = rest.find(']') else {
+            return Err(err(at, TargetErrorKind::InvalidHost(s.to_owned())));
+        };
+        let ip = &rest[..close];
+        if ip.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(err(at + 1, TargetErrorKind::InvalidHost(ip.to_owned())));
+        }
+        let after = &rest[close + 1..];
+        let Some(port) = after.strip_prefix(':') else {
+            return Err(err(
+                at + close + 2,
+                TargetErrorKind::MissingPort(format!("[{ip}]")),
+            ));
+        };
+        return Ok((ip.to_owned(), parse_port(input, port, at + close + 3)?));
+    }
+    let Some(colon) = s.rfind(':') else {
+        if s.is_empty() {
+            return Err(err(at, TargetErrorKind::InvalidHost(String::new())));
+        }
+        return Err(err(
+            at + s.len(),
+            TargetErrorKind::MissingPort(s.to_owned()),
+        ));
+    };
+    let (host, port) = (&s[..colon], &s[colon + 1..]);
+    if host.contains(':') {
+        // An IPv6 address without brackets: ambiguous with the port.
+        return Err(err(
+            at,
+            TargetErrorKind::InvalidHost(format!(
+                "{host} (IPv6 addresses go in brackets: [{host}]:PORT)"
+            )),
+        ));
+    }
+    let port = parse_port(input, port, at + colon + 1)?;
+    if host.parse::<IpAddr>().is_err() && !is_dns_name(host) {
+        return Err(err(at, TargetErrorKind::InvalidHost(host.to_owned())));
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// RFC 1123 host names, also allowing `_` (SRV labels) and a trailing dot.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn parse_srv_name(input: &str, name: &str, at: usize) -> Result<String, TargetError> {
+    let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
+    let valid = is_dns_name(name)
+        && labels.len() >= 3
+        && labels[0].starts_with('_')
+        && labels[1].starts_with('_')
+        && labels[0].len() > 1
+        && labels[1].len() > 1;
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(TargetError::new(
+            input,
+            at,
+            TargetErrorKind::InvalidSrvName(name.to_owned()),
+        ))
+    }
+}
+
+fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetError> {
+    let err = |at, kind| TargetError::new(input, at, kind);
+    let mut endpoints = Vec::new();
+    let mut offset = at;
+    for entry in list.split(',') {
+        if entry.is_empty() {
+            return Err(err(offset, TargetErrorKind::EmptyEntry));
+        }
+        let (addr, weight) = match entry.split_once('=') {
+            Some((addr, weight)) => {
+                let w = weight
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|_| weight.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| {
+                        err(
+                            offset + addr.len() + 1,
+                            TargetErrorKind::InvalidWeight(weight.to_owned()),
+                        )
+                    })?;
+                (addr, w)
+            }
+            None => (entry, 1),
+        };
+        let addr: SocketAddr = addr
+            .parse()
+            .ok()
+            .filter(|a: &SocketAddr| a.port() != 0)
+            .ok_or_else(|| err(offset, TargetErrorKind::InvalidAddress(addr.to_owned())))?;
+        endpoints.push(Endpoint::new(addr).with_weight(weight));
+        offset += entry.len() + 1;
+    }
+    Ok(Target::Static(EndpointSet::new(endpoints)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(s: &str) -> TargetErrorKind {
+        Target::parse(s).unwrap_err().kind().clone()
+    }
+
+    #[test]
+    fn every_form_parses() {
+        let ep = |s: &str, w| Endpoint::new(s.parse().unwrap()).with_weight(w);
+        assert_eq!(
+            Target::parse("127.0.0.1:8080,127.0.0.1:8081=3").unwrap(),
+            Target::Static(EndpointSet::new([
+                ep("127.0.0.1:8080", 1),
+                ep("127.0.0.1:8081", 3)
+            ]))
+        );
+        assert_eq!(
+            Target::parse("static:[::1]:80=0").unwrap(),
+            Target::Static(EndpointSet::new([ep("[::1]:80", 0)]))
+        );
+        assert_eq!(
+            Target::parse("127.0.0.1:80").unwrap(),
+            Target::Static(EndpointSet::new([ep("127.0.0.1:80", 1)]))
+        );
+        let dns = |resolver: Option<&str>, host: &str, port| Target::Dns {
+            resolver: resolver.map(|r| r.parse().unwrap()),
+            host: host.into(),
+            port,
+        };
+        assert_eq!(
+            Target::parse("api.internal:443").unwrap(),
+            dns(None, "api.internal", 443)
+        );
+        assert_eq!(
+            Target::parse("dns:///api.internal:443").unwrap(),
+            dns(None, "api.internal", 443)
+        );
+        assert_eq!(
+            Target::parse("dns://127.0.0.1:5353/api.internal:80").unwrap(),
+            dns(Some("127.0.0.1:5353"), "api.internal", 80)
+        );
+        assert_eq!(
+            Target::parse("dns://10.0.0.2/api:80").unwrap(),
+            dns(Some("10.0.0.2:53"), "api", 80)
+        );
+        assert_eq!(
+            Target::parse("dns://[::1]:5353/[::1]:80").unwrap(),
+            dns(Some("[::1]:5353"), "::1", 80)
+        );
+        assert_eq!(
+            Target::parse("dns+srv:///_http._tcp.api.internal").unwrap(),
+            Target::Srv {
+                resolver: None,
+                name: "_http._tcp.api.internal".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("dns+srv://[::1]/_grpc._tcp.x.y.").unwrap(),
+            Target::Srv {
+                resolver: Some("[::1]:53".parse().unwrap()),
+                name: "_grpc._tcp.x.y.".into()
+            }
+        );
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in [
+            "static:127.0.0.1:8080,127.0.0.1:8081=3",
+            "dns:///api.internal:443",
+            "dns://127.0.0.1:5353/api.internal:80",
+            "dns://[::1]:53/[::1]:80",
+            "dns+srv:///_http._tcp.api.internal",
+            "dns+srv://127.0.0.1:5353/_http._tcp.api.internal",
+        ] {
+            let t = Target::parse(s).unwrap();
+            assert_eq!(t.to_string(), s);
+            assert_eq!(Target::parse(&t.to_string()).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn every_mistake_has_a_typed_error_pointing_at_it() {
+        assert_eq!(kind(""), TargetErrorKind::Empty);
+        assert_eq!(kind("   "), TargetErrorKind::Empty);
+        assert_eq!(
+            kind("http://api:80"),
+            TargetErrorKind::UnknownScheme("http".into())
+        );
+        assert_eq!(kind("dns://api.internal:80"), TargetErrorKind::MissingPath);
+        assert_eq!(
+            kind("dns:///api.internal"),
+            TargetErrorKind::MissingPort("api.internal".into())
+        );
+        assert_eq!(
+            kind("api.internal:http"),
+            TargetErrorKind::InvalidPort("http".into())
+        );
+        assert_eq!(
+            kind("api.internal:0"),
+            TargetErrorKind::InvalidPort("0".into())
+        );
+        assert_eq!(
+            kind("api.internal:70000"),
+            TargetErrorKind::InvalidPort("70000".into())
+        );
+        assert_eq!(
+            kind("dns:///bad host:80"),
+            TargetErrorKind::InvalidHost("bad host".into())
+        );
+        assert_eq!(
+            kind("dns:///-bad.x:80"),
+            TargetErrorKind::InvalidHost("-bad.x".into())
+        );
+        assert_eq!(
+            kind("dns://resolver.internal/api:80"),
+            TargetErrorKind::InvalidResolver("resolver.internal".into())
+        );
+        assert_eq!(
+            kind("dns+srv:///api.internal"),
+            TargetErrorKind::InvalidSrvName("api.internal".into())
+        );
+        assert_eq!(
+            kind("dns+srv:///_http._tcp.api:80"),
+            TargetErrorKind::InvalidSrvName("_http._tcp.api:80".into())
+        );
+        assert_eq!(
+            kind("127.0.0.1:80,api:80"),
+            TargetErrorKind::InvalidAddress("api:80".into())
+        );
+        assert_eq!(
+            kind("127.0.0.1:80=x"),
+            TargetErrorKind::InvalidWeight("x".into())
+        );
+        assert_eq!(
+            kind("127.0.0.1:80=-1"),
+            TargetErrorKind::InvalidWeight("-1".into())
+        );
+        assert_eq!(
+            kind("127.0.0.1:80,,127.0.0.1:81"),
+            TargetErrorKind::EmptyEntry
+        );
+        assert!(
+            matches!(kind("::1:80"), TargetErrorKind::InvalidHost(h) if h.contains("brackets"))
+        );
+
+        let e = Target::parse("127.0.0.1:80,api:80").unwrap_err();
+        assert_eq!(e.position(), 13);
+        let e = Target::parse("dns:///api.internal:http").unwrap_err();
+        assert_eq!(&e.input()[e.position()..], "http");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`http` is not a port") && msg.contains("dns+srv:///"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'));
+    }
+}
