@@ -2,6 +2,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod discovery;
+mod dns;
+mod error;
 pub mod target;
 
+pub use discovery::{Discovery, DiscoveryConfig, EndpointStream, OnEmpty, RefreshHandle};
+pub use error::DiscoveryError;
 pub use target::{Target, TargetError, TargetErrorKind};

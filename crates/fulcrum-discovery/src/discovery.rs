@@ -1,0 +1,348 @@
+//! Where re-resolution is scheduled: the refresh loop behind
+//! [`Discovery::stream`].
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use fulcrum_core::EndpointSet;
+use futures_core::Stream;
+use futures_util::StreamExt;
+use hickory_resolver::TokioResolver;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::dns::{self, Answer};
+use crate::{DiscoveryError, Target, TargetError};
+
+/// What to do when the DNS answers, authoritatively, that there is nothing
+/// (NXDOMAIN, or no records of the type asked).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnEmpty {
+    /// Keep serving the last good set and report the error (the default: a
+    /// zone being edited should not take a service down).
+    #[default]
+    KeepLast,
+    /// Publish an empty set: requests then fail with `NoEndpoints`.
+    Empty,
+}
+
+/// How discovery refreshes.
+///
+/// ```
+/// use std::time::Duration;
+/// use fulcrum_discovery::{DiscoveryConfig, OnEmpty};
+///
+/// let config = DiscoveryConfig {
+///     min_ttl: Duration::from_secs(1),
+///     on_empty: OnEmpty::Empty,
+///     ..DiscoveryConfig::default()
+/// };
+/// # drop(config);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscoveryConfig {
+    /// Re-resolve no sooner than this after an answer, whatever its TTL.
+    pub min_ttl: Duration,
+    /// Re-resolve no later than this, whatever the TTL.
+    pub max_ttl: Duration,
+    /// Each wait is spread uniformly by ± this fraction, so that many
+    /// clients do not query in lockstep.
+    pub jitter: f64,
+    /// After a resolver error, wait `error_backoff × 2^(n-1)` (capped at
+    /// `max_ttl`) before trying again.
+    pub error_backoff: Duration,
+    /// Early re-resolves ([`RefreshHandle::refresh`]) happen at most this often.
+    pub min_refresh_interval: Duration,
+    /// Authoritative empty answers.
+    pub on_empty: OnEmpty,
+    /// How long one query may take.
+    pub query_timeout: Duration,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            min_ttl: Duration::from_secs(5),
+            max_ttl: Duration::from_secs(300),
+            jitter: 0.1,
+            error_backoff: Duration::from_secs(1),
+            min_refresh_interval: Duration::from_secs(1),
+            on_empty: OnEmpty::KeepLast,
+            query_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Turns a [`Target`] into endpoint sets.
+///
+/// ```
+/// use fulcrum_discovery::Discovery;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let discovery = Discovery::new("127.0.0.1:8080,127.0.0.1:8081=2").unwrap();
+/// let set = discovery.resolve().await.unwrap();
+/// assert_eq!(set.len(), 2);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    target: Target,
+    config: DiscoveryConfig,
+}
+
+impl Discovery {
+    /// Parses `target` (see [`Target`]) with the default configuration.
+    pub fn new(target: &str) -> Result<Self, TargetError> {
+        Ok(Discovery::from_target(target.parse()?))
+    }
+
+    /// Discovery of an already parsed target.
+    pub fn from_target(target: Target) -> Self {
+        Discovery {
+            target,
+            config: DiscoveryConfig::default(),
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn with_config(mut self, config: DiscoveryConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    fn resolver(&self) -> Result<Option<TokioResolver>, DiscoveryError> {
+        match &self.target {
+            Target::Static(_) => Ok(None),
+            target => dns::resolver(target.resolver(), self.config.query_timeout).map(Some),
+        }
+    }
+
+    /// Resolves once. An authoritative empty answer is an error here.
+    pub async fn resolve(&self) -> Result<EndpointSet, DiscoveryError> {
+        let resolver = self.resolver()?;
+        match answer(&self.target, resolver.as_ref()).await {
+            Answer::Found(set, _) => Ok(set),
+            Answer::Empty(e, _) | Answer::NotAvailable(e, _) | Answer::Failed(e) => Err(e),
+        }
+    }
+
+    /// A stream of whole endpoint sets, refreshed by TTL, and a handle to ask
+    /// for an early refresh. The stream yields a set when it changes (or
+    /// after an error, to confirm the set again), and errors as they happen
+    /// while the last good set stays in force. For a static target it yields
+    /// the set once and ends. It needs a tokio runtime with time enabled.
+    pub fn stream(self) -> (EndpointStream, RefreshHandle) {
+        let notify = Arc::new(Notify::new());
+        let handle = RefreshHandle {
+            notify: notify.clone(),
+        };
+        let stream = match &self.target {
+            Target::Static(set) => futures_util::stream::iter([Ok(set.clone())]).boxed(),
+            _ => {
+                let state = Refresh {
+                    resolver: None,
+                    discovery: self,
+                    last: None,
+                    failures: 0,
+                    next_at: None,
+                    last_resolve: None,
+                    notify,
+                    done: false,
+                };
+                futures_util::stream::unfold(state, |mut state| async move {
+                    let item = state.next().await?;
+                    Some((item, state))
+                })
+                .boxed()
+            }
+        };
+        (EndpointStream { inner: stream }, handle)
+    }
+}
+
+async fn answer(target: &Target, resolver: Option<&TokioResolver>) -> Answer {
+    match (target, resolver) {
+        (Target::Static(set), _) => Answer::Found(set.clone(), None),
+        (
+            Target::Dns {
+                host,
+                port,
+                resolver: server,
+                ..
+            },
+            Some(r),
+        ) => dns::lookup_host(r, host, *port, server.is_some()).await,
+        (
+            Target::Srv {
+                name,
+                resolver: server,
+            },
+            Some(r),
+        ) => dns::lookup_srv(r, name, server.is_some()).await,
+        (_, None) => Answer::Failed(DiscoveryError::Config("no resolver".to_owned())),
+    }
+}
+
+/// Asks a discovery stream to resolve again now (rate-limited by
+/// [`DiscoveryConfig::min_refresh_interval`]), e.g. after connection
+/// failures suggest the endpoints moved.
+#[derive(Clone, Debug)]
+pub struct RefreshHandle {
+    notify: Arc<Notify>,
+}
+
+impl RefreshHandle {
+    /// Requests an early re-resolve.
+    pub fn refresh(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// Whole endpoint sets from a [`Discovery`]; see [`Discovery::stream`].
+pub struct EndpointStream {
+    inner: Pin<Box<dyn Stream<Item = Result<EndpointSet, DiscoveryError>> + Send>>,
+}
+
+impl fmt::Debug for EndpointStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for EndpointStream {
+    type Item = Result<EndpointSet, DiscoveryError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+struct Refresh {
+    discovery: Discovery,
+    resolver: Option<TokioResolver>,
+    /// The set last yielded; `None` before the first, or after an error
+    /// (so that the next good answer is yielded even if unchanged).
+    last: Option<EndpointSet>,
+    failures: u32,
+    next_at: Option<Instant>,
+    last_resolve: Option<Instant>,
+    notify: Arc<Notify>,
+    done: bool,
+}
+
+impl Refresh {
+    fn config(&self) -> &DiscoveryConfig {
+        &self.discovery.config
+    }
+
+    /// `base` clamped to [min_ttl, max_ttl] and jittered.
+    fn wait(&self, base: Duration) -> Duration {
+        let c = self.config();
+        let clamped = base.clamp(c.min_ttl, c.max_ttl.max(c.min_ttl));
+        let spread = (fastrand::f64() * 2.0 - 1.0) * c.jitter.clamp(0.0, 1.0);
+        clamped.mul_f64(1.0 + spread)
+    }
+
+    /// Waits for the next scheduled resolve, or an early one when asked
+    /// (no sooner than `min_refresh_interval` after the previous resolve).
+    async fn until_due(&mut self) {
+        let Some(next_at) = self.next_at else {
+            return;
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(next_at) => {}
+            () = self.notify.notified() => {
+                let earliest = self
+                    .last_resolve
+                    .map(|t| t + self.config().min_refresh_interval);
+                if let Some(earliest) = earliest.filter(|&e| e < next_at) {
+                    tokio::time::sleep_until(earliest).await;
+                } else if earliest.is_some() {
+                    tokio::time::sleep_until(next_at).await;
+                }
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<Result<EndpointSet, DiscoveryError>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            self.until_due().await;
+            if self.resolver.is_none() {
+                match self.discovery.resolver() {
+                    Ok(r) => self.resolver = r,
+                    Err(e) => {
+                        // Nothing will ever resolve: report it and end.
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            self.last_resolve = Some(Instant::now());
+            let answer = answer(&self.discovery.target, self.resolver.as_ref()).await;
+            let now = Instant::now();
+            match answer {
+                Answer::Found(set, ttl) => {
+                    self.failures = 0;
+                    let wait = self.wait(ttl.unwrap_or(self.config().max_ttl));
+                    self.next_at = Some(now + wait);
+                    if self.last.as_ref() != Some(&set) {
+                        self.last = Some(set.clone());
+                        return Some(Ok(set));
+                    }
+                }
+                Answer::NotAvailable(e, ttl) => {
+                    tracing::warn!(error = %e, "service not available");
+                    self.next_at = Some(now + self.wait(ttl.unwrap_or(self.config().min_ttl)));
+                    let empty = EndpointSet::empty();
+                    if self.last.as_ref() != Some(&empty) {
+                        self.last = Some(empty.clone());
+                        return Some(Ok(empty));
+                    }
+                }
+                Answer::Empty(e, negative_ttl) => {
+                    self.failures = 0;
+                    self.next_at =
+                        Some(now + self.wait(negative_ttl.unwrap_or(self.config().min_ttl)));
+                    match self.config().on_empty {
+                        OnEmpty::KeepLast => {
+                            self.last = None;
+                            return Some(Err(e));
+                        }
+                        OnEmpty::Empty => {
+                            let empty = EndpointSet::empty();
+                            if self.last.as_ref() != Some(&empty) {
+                                self.last = Some(empty.clone());
+                                return Some(Ok(empty));
+                            }
+                        }
+                    }
+                }
+                Answer::Failed(e) => {
+                    self.failures = self.failures.saturating_add(1);
+                    let c = self.config();
+                    let backoff = c
+                        .error_backoff
+                        .saturating_mul(1 << self.failures.saturating_sub(1).min(20))
+                        .min(c.max_ttl)
+                        .max(Duration::from_millis(10));
+                    let spread = 1.0 + (fastrand::f64() * 2.0 - 1.0) * c.jitter.clamp(0.0, 1.0);
+                    self.next_at = Some(now + backoff.mul_f64(spread));
+                    self.last = None;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Where a DNS answer becomes endpoints: A/AAAA and SRV lookups through
+//! hickory-resolver.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use fulcrum_core::{Endpoint, EndpointSet};
+use hickory_resolver::config::{
+    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{Resolver, TokioResolver};
+
+use crate::DiscoveryError;
+
+/// The result of one resolution.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// Endpoints, and the TTL after which to look again.
+    Found(EndpointSet, Option<Duration>),
+    /// An authoritative "nothing here", with the negative TTL if the zone gave one.
+    Empty(DiscoveryError, Option<Duration>),
+    /// SRV `.`: the service is decidedly not available.
+    NotAvailable(DiscoveryError, Option<Duration>),
+    /// The resolver failed; try again after a backoff.
+    Failed(DiscoveryError),
+}
+
+/// Builds a resolver: the system configuration, or only `server` (UDP with
+/// TCP for truncated answers). The answer cache is off: fulcrum schedules
+/// its own re-resolution from the TTLs and must see fresh answers.
+pub(crate) fn resolver(
+    server: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<TokioResolver, DiscoveryError> {
+    let mut builder = match server {
+        Some(addr) => {
+            let mut udp = ConnectionConfig::udp();
+            udp.port = addr.port();
+            let mut tcp = ConnectionConfig::tcp();
+            tcp.port = addr.port();
+            let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
+            Resolver::builder_with_config(
+                ResolverConfig::from_name_servers(vec![ns]),
+                TokioRuntimeProvider::default(),
+            )
+        }
+        None => {
+            TokioResolver::builder_tokio().map_err(|e| DiscoveryError::Config(e.to_string()))?
+        }
+    };
+    let opts = builder.options_mut();
+    opts.cache_size = 0;
+    opts.timeout = timeout;
+    opts.attempts = 1;
+    opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    if server.is_some() {
+        // An explicit resolver answers for its own zones; /etc/hosts is not asked.
+        opts.use_hosts_file = ResolveHosts::Never;
+    }
+    builder
+        .build()
+        .map_err(|e| DiscoveryError::Config(e.to_string()))
+}
+
+/// With an explicit resolver there is no search list: query names as fully
+/// qualified. With the system resolver, keep the name as given so that its
+/// search domains apply (e.g. Kubernetes' `svc.cluster.local`).
+pub(crate) fn query_name(name: &str, explicit: bool) -> String {
+    if explicit && !name.ends_with('.') {
+        format!("{name}.")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn failed(name: &str, e: NetError) -> Answer {
+    match e {
+        NetError::Dns(DnsError::NoRecordsFound(nr)) => {
+            let error = DiscoveryError::NoRecords {
+                name: name.to_owned(),
+                nxdomain: nr.response_code == ResponseCode::NXDomain,
+            };
+            Answer::Empty(
+                error,
+                nr.negative_ttl.map(|t| Duration::from_secs(u64::from(t))),
+            )
+        }
+        other => Answer::Failed(DiscoveryError::Resolve {
+            name: name.to_owned(),
+            reason: other.to_string(),
+        }),
+    }
+}
+
+fn min_ttl(ttls: impl IntoIterator<Item = u32>) -> Option<Duration> {
+    ttls.into_iter()
+        .min()
+        .map(|t| Duration::from_secs(u64::from(t)))
+}
+
+/// A/AAAA: every address of `host` is an endpoint on `port`, with
+/// `host:port` as its authority.
+pub(crate) async fn lookup_host(
+    resolver: &TokioResolver,
+    host: &str,
+    port: u16,
+    explicit: bool,
+) -> Answer {
+    let authority = format!("{}:{port}", host.trim_end_matches('.'));
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        let ep = Endpoint::new(SocketAddr::new(ip, port)).with_authority(authority);
+        return Answer::Found(EndpointSet::new([ep]), None);
+    }
+    match resolver.lookup_ip(query_name(host, explicit)).await {
+        Ok(ips) => {
+            let ttl = min_ttl(ips.as_lookup().answers().iter().map(|r| r.ttl));
+            let set = ips
+                .iter()
+                .map(|ip| {
+                    Endpoint::new(SocketAddr::new(ip, port)).with_authority(authority.clone())
+                })
+                .collect();
+            Answer::Found(set, ttl)
+        }
+        Err(e) => failed(host, e),
+    }
+}
+
+/// SRV per RFC 2782: each record's target host, resolved to addresses (from
+/// the additional section when present, else looked up), becomes endpoints
+/// on the record's port, with its priority as the tier and its weight as the
+/// weight. Each address of a target carries the record's weight. Records
+/// with port 0 cannot be connected to and are skipped; a single record with
+/// target `.` means the service is not available.
+pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: bool) -> Answer {
+    let lookup = match resolver.srv_lookup(query_name(name, explicit)).await {
+        Ok(lookup) => lookup,
+        Err(e) => return failed(name, e),
+    };
+    let mut ttls: Vec<u32> = Vec::new();
+    let mut records = Vec::new();
+    for rec in lookup.answers() {
+        if let RData::SRV(srv) = &rec.data {
+            ttls.push(rec.ttl);
+            records.push(srv.clone());
+        }
+    }
+    if records.len() == 1 && records[0].target.is_root() {
+        let error = DiscoveryError::NotAvailable {
+            name: name.to_owned(),
+        };
+        return Answer::NotAvailable(error, min_ttl(ttls));
+    }
+    // Addresses the server sent along, by owner name.
+    let mut additional: HashMap<String, Vec<IpAddr>> = HashMap::new();
+    for rec in lookup.additionals() {
+        let ip = match &rec.data {
+            RData::A(a) => IpAddr::V4(a.0),
+            RData::AAAA(a) => IpAddr::V6(a.0),
+            _ => continue,
+        };
+        additional
+            .entry(rec.name.to_ascii().to_ascii_lowercase())
+            .or_default()
+            .push(ip);
+        ttls.push(rec.ttl);
+    }
+    // Lowest priority first, then the heavier records: the order clients
+    // should prefer, and the order of the resulting set.
+    records.sort_by_key(|r| (r.priority, std::cmp::Reverse(r.weight)));
+    let mut endpoints = Vec::new();
+    let mut last_error = None;
+    for srv in records {
+        if srv.target.is_root() {
+            continue;
+        }
+        let target = srv.target.to_ascii();
+        let host = target.trim_end_matches('.');
+        if srv.port == 0 {
+            tracing::warn!(
+                srv = name,
+                target = host,
+                "SRV record with port 0 skipped: nothing can connect to port 0"
+            );
+            continue;
+        }
+        let ips = match additional.get(&target.to_ascii_lowercase()) {
+            Some(ips) => ips.clone(),
+            None => match resolver.lookup_ip(target.as_str()).await {
+                Ok(found) => {
+                    ttls.extend(found.as_lookup().answers().iter().map(|r| r.ttl));
+                    found.iter().collect()
+                }
+                Err(e) => {
+                    tracing::warn!(srv = name, target = host, error = %e, "SRV target did not resolve");
+                    last_error = Some(e);
+                    continue;
+                }
+            },
+        };
+        let authority = format!("{host}:{}", srv.port);
+        for ip in ips {
+            endpoints.push(
+                Endpoint::new(SocketAddr::new(ip, srv.port))
+                    .with_authority(authority.clone())
+                    .with_priority(u32::from(srv.priority))
+                    .with_weight(u32::from(srv.weight)),
+            );
+        }
+    }
+    if endpoints.is_empty() {
+        if let Some(e) = last_error {
+            // Records exist but no target resolved: a resolution failure.
+            return match failed(name, e) {
+                Answer::Empty(..) => Answer::Failed(DiscoveryError::Resolve {
+                    name: name.to_owned(),
+                    reason: "no SRV target resolved to an address".to_owned(),
+                }),
+                other => other,
+            };
+        }
+    }
+    Answer::Found(EndpointSet::new(endpoints), min_ttl(ttls))
+}
