@@ -6,7 +6,11 @@ mod discovery;
 mod dns;
 mod error;
 pub mod target;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use discovery::{Discovery, DiscoveryConfig, EndpointStream, OnEmpty, RefreshHandle};
 pub use error::DiscoveryError;
 pub use target::{Target, TargetError, TargetErrorKind};
+#[cfg(feature = "tower")]
+pub use tower::ServiceDiscover;

@@ -311,3 +311,45 @@ async fn an_early_refresh_is_rate_limited() {
         asked.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_tower_adapter_turns_set_changes_into_inserts_and_removes() {
+    use tower::discover::Change;
+    let dns = DnsServer::start().await;
+    dns.set_ips("api", &[ip("127.0.0.2"), ip("127.0.0.3")], 1)
+        .await;
+    let config = DiscoveryConfig {
+        min_ttl: Duration::from_millis(300),
+        ..fast()
+    };
+    let mut discover = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
+        .unwrap()
+        .with_config(config)
+        .into_discover(|ep| ep.addr());
+    let mut inserted = Vec::new();
+    for _ in 0..2 {
+        match discover.next().await.unwrap().unwrap() {
+            Change::Insert(addr, svc) => {
+                assert_eq!(addr, svc);
+                inserted.push(addr.to_string());
+            }
+            Change::Remove(addr) => panic!("unexpected removal of {addr}"),
+        }
+    }
+    inserted.sort();
+    assert_eq!(inserted, ["127.0.0.2:80", "127.0.0.3:80"]);
+    dns.set_ips("api", &[ip("127.0.0.3"), ip("127.0.0.4")], 1)
+        .await;
+    let mut changes = Vec::new();
+    for _ in 0..2 {
+        let change = timeout(Duration::from_secs(3), discover.next())
+            .await
+            .unwrap();
+        changes.push(match change.unwrap().unwrap() {
+            Change::Insert(addr, _) => format!("+{addr}"),
+            Change::Remove(addr) => format!("-{addr}"),
+        });
+    }
+    changes.sort();
+    assert_eq!(changes, ["+127.0.0.4:80", "-127.0.0.2:80"]);
+}
