@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | (always) | [`fulcrum_core`] | [`Endpoint`], [`EndpointSet`], [`load`] metrics, errors |
 //! | `balance` (default) | [`fulcrum_balance`] | [`Balancer`], [`BalanceLayer`], [`pick`], [`stats`] |
+//! | `discovery` (default) | [`fulcrum_discovery`] | [`discovery`]: targets, static lists, DNS A/AAAA and SRV; `Balancer::from_target` |
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -37,6 +38,12 @@
 pub use fulcrum_core::{
     error, load, time, BoxError, Endpoint, EndpointSet, NoEndpoints, NoEndpointsReason,
 };
+
+/// Targets to endpoint sets: static lists, DNS A/AAAA and SRV records.
+#[cfg(feature = "discovery")]
+pub mod discovery {
+    pub use fulcrum_discovery::*;
+}
 
 #[cfg(feature = "balance")]
 pub use fulcrum_balance::{

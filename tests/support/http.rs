@@ -48,7 +48,14 @@ impl Drop for Backend {
 
 impl Backend {
     pub async fn start(behaviour: Behaviour) -> Backend {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), behaviour)
+            .await
+            .expect("a free port on 127.0.0.1")
+    }
+
+    /// A server on `addr` (port 0 for any), or `None` if it is taken.
+    pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Option<Backend> {
+        let listener = TcpListener::bind(addr).await.ok()?;
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
@@ -89,7 +96,7 @@ impl Backend {
                 });
             }
         });
-        Backend { addr, hits, task }
+        Some(Backend { addr, hits, task })
     }
 
     pub fn hits(&self) -> u64 {

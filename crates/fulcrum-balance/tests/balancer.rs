@@ -794,3 +794,27 @@ async fn extreme_backoffs_neither_spin_nor_panic_the_driver() {
         assert!(failures == 0 || streak.version < 100_000, "{streak:?}");
     }
 }
+
+#[tokio::test]
+async fn only_the_most_preferred_priority_tier_serves() {
+    let farm = Farm::uniform(3, Duration::ZERO);
+    let tiers = |ids: &[(u16, u32)]| -> EndpointSet {
+        ids.iter()
+            .map(|&(i, p)| Endpoint::new(addr(i)).with_priority(p))
+            .collect()
+    };
+    let (tx, rx) = channel(tiers(&[(0, 10), (1, 10), (2, 20)]));
+    let mut lb = balancer(&farm, "round-robin", rx);
+    wait_ready(&lb, 2).await;
+    for _ in 0..20 {
+        assert_ne!(
+            send(&mut lb).await.unwrap(),
+            addr(2),
+            "the backup tier took traffic"
+        );
+    }
+    // The preferred tier is gone: the next one takes over.
+    tx.update(tiers(&[(2, 20)]));
+    wait_ready(&lb, 1).await;
+    assert_eq!(send(&mut lb).await.unwrap(), addr(2));
+}

@@ -52,6 +52,9 @@ enum Source {
     Updates(Updates),
     /// A one-shot stream: the first balancer built takes it.
     Stream(Arc<Mutex<Option<BoxUpdates>>>),
+    /// A fresh discovery stream for each balancer built.
+    #[cfg(feature = "discovery")]
+    Discovery(fulcrum_discovery::Discovery),
 }
 
 impl Source {
@@ -60,6 +63,12 @@ impl Source {
             Source::None => futures_util::stream::empty().boxed(),
             Source::Static(set) => futures_util::stream::iter([Ok(set)]).boxed(),
             Source::Updates(updates) => updates.into_stream(),
+            #[cfg(feature = "discovery")]
+            Source::Discovery(discovery) => discovery
+                .stream()
+                .0
+                .map(|r| r.map_err(BoxError::from))
+                .boxed(),
             Source::Stream(slot) => match slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 Some(stream) => stream,
                 None => futures_util::stream::iter([Err(BoxError::from(
@@ -203,6 +212,32 @@ impl Builder {
     {
         let stream: BoxUpdates = stream.map(|r| r.map_err(Into::into)).boxed();
         self.source = Source::Stream(Arc::new(Mutex::new(Some(stream))));
+        self
+    }
+
+    /// Endpoints from a target string: a static list, `dns:///host:port`
+    /// (A/AAAA) or `dns+srv:///_service._proto.domain` (SRV), re-resolved by
+    /// TTL (see `fulcrum_discovery`). Also names the balancer after it.
+    ///
+    /// ```
+    /// let builder = fulcrum_balance::Balancer::builder()
+    ///     .discover_target("dns+srv://127.0.0.1:5353/_http._tcp.api.internal")
+    ///     .unwrap();
+    /// let err = fulcrum_balance::Balancer::builder().discover_target("dns:///api").unwrap_err();
+    /// assert!(err.to_string().contains("needs a port"));
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "discovery")]
+    pub fn discover_target(self, target: &str) -> Result<Self, fulcrum_discovery::TargetError> {
+        Ok(self.discovery(fulcrum_discovery::Discovery::new(target)?))
+    }
+
+    /// Endpoints from a configured [`Discovery`](fulcrum_discovery::Discovery).
+    /// Each balancer built gets its own discovery stream.
+    #[cfg(feature = "discovery")]
+    pub fn discovery(mut self, discovery: fulcrum_discovery::Discovery) -> Self {
+        self.target = discovery.target().to_string();
+        self.source = Source::Discovery(discovery);
         self
     }
 

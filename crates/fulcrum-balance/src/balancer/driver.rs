@@ -405,6 +405,16 @@ where
             .iter()
             .filter(|m| m.service.is_some() && m.slot.state() == EndpointState::Active)
             .collect();
+        // Priority tiers (SRV priority): only the most preferred tier with
+        // an active endpoint serves; the next one takes over when it has none.
+        let tier = active
+            .iter()
+            .map(|m| m.slot.priority.load(Ordering::Relaxed))
+            .min();
+        let active: Vec<&Member<S>> = active
+            .into_iter()
+            .filter(|m| Some(m.slot.priority.load(Ordering::Relaxed)) == tier)
+            .collect();
         // Weight 0 is a standby: used only when no positive weight is ready,
         // and then all count equally.
         let any_positive = active

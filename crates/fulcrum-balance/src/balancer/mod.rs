@@ -303,6 +303,44 @@ impl Balancer<Unconfigured, ()> {
     pub fn builder() -> Builder {
         Builder::new()
     }
+
+    /// One line from a target to a balancer with the default policy (`ewma`):
+    /// endpoints from `target` (a static list, `dns:///host:port`, or
+    /// `dns+srv:///_service._proto.domain`, see `fulcrum_discovery::Target`),
+    /// one inner service per endpoint from `make`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use fulcrum_balance::{make_fn, Balancer};
+    /// use tower::{service_fn, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut lb = Balancer::from_target(
+    ///     "127.0.0.1:8080,127.0.0.1:8081",
+    ///     make_fn(|ep: &fulcrum_core::Endpoint| {
+    ///         let addr = ep.addr();
+    ///         service_fn(move |_: ()| async move { Ok::<_, Infallible>(addr) })
+    ///     }),
+    /// )
+    /// .unwrap();
+    /// let addr = lb.ready().await.unwrap().call(()).await.unwrap();
+    /// assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    /// # }
+    /// ```
+    #[cfg(feature = "discovery")]
+    pub fn from_target<Req, M>(
+        target: &str,
+        make: M,
+    ) -> Result<Balancer<M::Response, Req>, fulcrum_discovery::TargetError>
+    where
+        M: Service<fulcrum_core::Endpoint> + Send + 'static,
+        M::Future: Send + 'static,
+        M::Error: Into<fulcrum_core::BoxError>,
+        M::Response: Service<Req> + Clone + Send + Sync + 'static,
+    {
+        Ok(Builder::new().discover_target(target)?.build(make))
+    }
 }
 
 impl<S, Req> Balancer<S, Req>
