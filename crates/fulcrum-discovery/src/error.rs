@@ -40,8 +40,7 @@ impl fmt::Display for DiscoveryError {
         match self {
             DiscoveryError::Resolve { name, reason } => write!(
                 f,
-                "resolving `{name}` failed: {reason}; check that the resolver is reachable \
-                 (the last good endpoint set is kept)"
+                "resolving `{name}` failed: {reason}; check that the resolver is reachable and answers for this name"
             ),
             DiscoveryError::NoRecords {
                 name,

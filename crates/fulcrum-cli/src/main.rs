@@ -1,0 +1,72 @@
+//! `fulcrum`: see what discovery finds for a target, and (in later
+//! versions) benchmark and demo load-balancing policies.
+//!
+//! Exit status: 0 on success, 1 when the work failed (e.g. the resolver did
+//! not answer), 2 when the command line or the target is malformed.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod resolve;
+
+/// Client-side load balancing: discovery, policies, tail latency.
+#[derive(Debug, Parser)]
+#[command(name = "fulcrum", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Resolve a target to its endpoints, once or as it changes.
+    ///
+    /// TARGET is a static list (127.0.0.1:8080,127.0.0.1:8081=3), host:port,
+    /// dns:///host:port, dns://RESOLVER_IP:PORT/host:port,
+    /// dns+srv:///_service._proto.domain or
+    /// dns+srv://RESOLVER_IP:PORT/_service._proto.domain.
+    Resolve(resolve::Args),
+}
+
+/// A failure, with the exit status it maps to.
+#[derive(Debug)]
+enum Failure {
+    /// Malformed input: exit 2.
+    Usage(String),
+    /// The work failed: exit 1.
+    Runtime(String),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fulcrum: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Resolve(args) => resolve::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("fulcrum: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("fulcrum: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `fulcrum resolve TARGET [--json] [--watch SECONDS]`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use fulcrum_core::EndpointSet;
+use fulcrum_discovery::Discovery;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::Failure;
+
+/// Arguments of `fulcrum resolve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The target to resolve.
+    target: String,
+    /// Print JSON: one object per endpoint set, one per line.
+    #[arg(long)]
+    json: bool,
+    /// Keep resolving for SECONDS, printing the set each time it changes.
+    #[arg(long, value_name = "SECONDS")]
+    watch: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    target: &'a str,
+    endpoints: Vec<EndpointOut>,
+}
+
+#[derive(Serialize)]
+struct EndpointOut {
+    addr: String,
+    weight: u32,
+    priority: u32,
+}
+
+fn print(target: &str, set: &EndpointSet, json: bool) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let written = if json {
+        let output = Output {
+            target,
+            endpoints: set
+                .iter()
+                .map(|e| EndpointOut {
+                    addr: e.addr().to_string(),
+                    weight: e.weight(),
+                    priority: e.priority(),
+                })
+                .collect(),
+        };
+        serde_json::to_string(&output)
+            .map_err(std::io::Error::other)
+            .and_then(|line| writeln!(out, "{line}"))
+    } else {
+        print_table(&mut out, target, set)
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Runtime(format!("cannot write the output: {e}")))
+}
+
+fn print_table(out: &mut impl Write, target: &str, set: &EndpointSet) -> std::io::Result<()> {
+    let count = match set.len() {
+        1 => "1 endpoint".to_owned(),
+        n => format!("{n} endpoints"),
+    };
+    writeln!(out, "{target}: {count}")?;
+    if set.is_empty() {
+        return Ok(());
+    }
+    let width = set
+        .iter()
+        .map(|e| e.addr().to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max("ADDRESS".len());
+    writeln!(
+        out,
+        "  {:<width$}  {:>6}  {:>8}  AUTHORITY",
+        "ADDRESS", "WEIGHT", "PRIORITY"
+    )?;
+    for e in set.iter() {
+        writeln!(
+            out,
+            "  {:<width$}  {:>6}  {:>8}  {}",
+            e.addr().to_string(),
+            e.weight(),
+            e.priority(),
+            e.authority().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(args: Args) -> Result<(), Failure> {
+    let discovery = Discovery::new(&args.target).map_err(|e| Failure::Usage(e.to_string()))?;
+    let Some(seconds) = args.watch else {
+        let set = discovery
+            .resolve()
+            .await
+            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        return print(&args.target, &set, args.json);
+    };
+    let watch = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "--watch takes a positive number of seconds, not `{seconds}`"
+            ))
+        })?;
+    let deadline = tokio::time::Instant::now() + watch;
+    let (mut stream, _refresh) = discovery.stream();
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next()).await;
+        match next {
+            Err(_elapsed) => return Ok(()),
+            Ok(None) => {
+                // A static target never changes: wait out the watch.
+                tokio::time::sleep_until(deadline).await;
+                return Ok(());
+            }
+            Ok(Some(Ok(set))) => print(&args.target, &set, args.json)?,
+            Ok(Some(Err(e))) => eprintln!("fulcrum: {e}"),
+        }
+    }
+}
