@@ -127,3 +127,143 @@ async fn a_balancer_follows_dns_changes_with_no_failed_request() {
     let stats = lb.stats();
     assert!(stats.endpoints.iter().all(|e| e.failures == 0), "{stats:?}");
 }
+
+/// An in-memory service per endpoint that answers with its address, or
+/// fails readiness when `broken` (like a backend refusing connections).
+#[derive(Clone)]
+struct ByAddr {
+    addr: SocketAddr,
+    broken: bool,
+}
+
+impl tower::Service<()> for ByAddr {
+    type Response = SocketAddr;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<SocketAddr, std::io::Error>>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(if self.broken {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "refused",
+            ))
+        } else {
+            Ok(())
+        })
+    }
+    fn call(&mut self, (): ()) -> Self::Future {
+        std::future::ready(Ok(self.addr))
+    }
+}
+
+fn by_addr(
+    broken_ip: Option<&'static str>,
+) -> fulcrum::MakeFn<impl FnMut(&fulcrum::Endpoint) -> ByAddr + Clone> {
+    fulcrum::make_fn(move |ep: &fulcrum::Endpoint| ByAddr {
+        addr: ep.addr(),
+        broken: broken_ip.is_some_and(|b| ep.addr().ip() == ip(b)),
+    })
+}
+
+#[tokio::test]
+async fn a_dns_outage_keeps_requests_flowing_and_shows_in_stats() {
+    let mut dns = DnsServer::start().await;
+    dns.set_ips("api", &[ip("127.0.0.2")], 1).await;
+    let discovery = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
+        .unwrap()
+        .with_config(DiscoveryConfig {
+            min_ttl: Duration::from_millis(300),
+            error_backoff: Duration::from_millis(100),
+            query_timeout: Duration::from_millis(300),
+            ..DiscoveryConfig::default()
+        });
+    let mut lb = Balancer::builder()
+        .discovery(discovery)
+        .build(by_addr(None));
+    assert_eq!(
+        lb.ready().await.unwrap().call(()).await.unwrap(),
+        "127.0.0.2:80".parse().unwrap()
+    );
+    dns.stop().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lb.stats().discovery_error.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the outage never showed in stats"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = lb.stats();
+    assert!(
+        stats
+            .discovery_error
+            .as_deref()
+            .unwrap()
+            .contains("api.test.internal"),
+        "{stats:?}"
+    );
+    // The last good set still serves.
+    assert_eq!(
+        lb.ready().await.unwrap().call(()).await.unwrap(),
+        "127.0.0.2:80".parse().unwrap()
+    );
+    dns.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lb.stats().discovery_error.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the error never cleared after recovery"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_triggers_an_early_re_resolve() {
+    let dns = DnsServer::start().await;
+    // An hour-long TTL: without an early refresh, the move below would go
+    // unseen for an hour.
+    dns.set_ips("api", &[ip("127.0.0.2")], 3600).await;
+    let discovery = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
+        .unwrap()
+        .with_config(DiscoveryConfig {
+            max_ttl: Duration::from_secs(3600),
+            min_refresh_interval: Duration::from_millis(200),
+            ..DiscoveryConfig::default()
+        });
+    let mut lb = Balancer::builder()
+        .ready_timeout(Duration::from_secs(5))
+        .discovery(discovery)
+        .build(by_addr(Some("127.0.0.2")));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lb.stats().ready == 0 {
+        assert!(Instant::now() < deadline, "never resolved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The instance moved; DNS knows, the balancer does not yet.
+    dns.set_ips("api", &[ip("127.0.0.3")], 3600).await;
+    let first = lb.ready().await.unwrap().call(()).await;
+    assert!(
+        matches!(first, Err(fulcrum::Error::NotReady { .. })),
+        "{first:?}"
+    );
+    // The failure made discovery look again: within seconds (not the hour of
+    // the TTL) requests find the new home. Until then the old address may
+    // be retried once its backoff ends, and fail again.
+    let moved = Instant::now();
+    loop {
+        let result: Result<SocketAddr, fulcrum::Error> =
+            async { lb.ready().await?.call(()).await }.await;
+        if let Ok(served) = result {
+            assert_eq!(served, "127.0.0.3:80".parse().unwrap());
+            break;
+        }
+        assert!(
+            moved.elapsed() < Duration::from_secs(3),
+            "the move was not seen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -58,28 +58,35 @@ enum Source {
 }
 
 impl Source {
-    fn into_updates(self) -> BoxUpdates {
-        match self {
+    /// The update stream, and how to ask the source for an early refresh
+    /// (discovery re-resolves, rate-limited, when endpoints fail).
+    fn into_updates(self) -> (BoxUpdates, Option<RefreshFn>) {
+        let updates = match self {
             Source::None => futures_util::stream::empty().boxed(),
             Source::Static(set) => futures_util::stream::iter([Ok(set)]).boxed(),
             Source::Updates(updates) => updates.into_stream(),
             #[cfg(feature = "discovery")]
-            Source::Discovery(discovery) => discovery
-                .stream()
-                .0
-                .map(|r| r.map_err(BoxError::from))
-                .boxed(),
+            Source::Discovery(discovery) => {
+                let (stream, handle) = discovery.stream();
+                let refresh: RefreshFn = Arc::new(move || handle.refresh());
+                let stream = stream.map(|r| r.map_err(BoxError::from)).boxed();
+                return (stream, Some(refresh));
+            }
             Source::Stream(slot) => match slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 Some(stream) => stream,
                 None => futures_util::stream::iter([Err(BoxError::from(
                     "this discovery stream was already used by another balancer; \
-                         use `Builder::updates` (clonable) to feed several balancers",
+                     use `Builder::updates` (clonable) to feed several balancers",
                 ))])
                 .boxed(),
             },
-        }
+        };
+        (updates, None)
     }
 }
+
+/// Asks the endpoint source to look again (e.g. a DNS re-resolve).
+pub(crate) type RefreshFn = Arc<dyn Fn() + Send + Sync>;
 
 /// Configures and builds a [`Balancer`] (or, through [`BalanceLayer`](super::BalanceLayer),
 /// a layer).
@@ -259,6 +266,7 @@ impl Builder {
         let notify = Arc::new(Notify::new());
         let empty: Snapshot<M::Response> = Snapshot {
             ready: Box::new([]),
+            down: Default::default(),
             weights: Box::new([]),
             services: Box::new([]),
             generations: Box::new([]),
@@ -285,12 +293,14 @@ impl Builder {
             seed,
             _stop: stop_tx,
         });
+        let (updates, refresh) = self.source.clone().into_updates();
         let driver = Driver::new(
             Arc::downgrade(&shared),
             notify,
             stop_rx,
             make,
-            self.source.clone().into_updates(),
+            updates,
+            refresh,
             self.policy.clone(),
             self.ewma.clone(),
             self.backoff,

@@ -23,7 +23,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use super::builder::Backoff;
+use super::builder::{Backoff, RefreshFn};
 use super::{Shared, Snapshot};
 use crate::pick::{Loads, Policy};
 use crate::slot::{EndpointState, Slot};
@@ -58,6 +58,9 @@ pub(crate) struct Driver<S, M> {
     stop: oneshot::Receiver<()>,
     make: M,
     updates: Option<BoxUpdates>,
+    /// Asks discovery to re-resolve early when endpoints fail: they may
+    /// have moved.
+    refresh: Option<RefreshFn>,
     policy: Arc<dyn Policy>,
     ewma: EwmaConfig,
     backoff: Backoff,
@@ -107,6 +110,7 @@ where
         stop: oneshot::Receiver<()>,
         make: M,
         updates: BoxUpdates,
+        refresh: Option<RefreshFn>,
         policy: Arc<dyn Policy>,
         ewma: EwmaConfig,
         backoff: Backoff,
@@ -118,6 +122,7 @@ where
             stop,
             make,
             updates: Some(updates),
+            refresh,
             policy,
             ewma,
             backoff,
@@ -331,12 +336,19 @@ where
                     member.service = None;
                     member.retry_at = Some(at);
                 }
+                self.ask_for_refresh();
             }
         }
         true
     }
 
     /// Requests marked endpoints unavailable: schedule their comeback.
+    fn ask_for_refresh(&self) {
+        if let Some(refresh) = &self.refresh {
+            refresh();
+        }
+    }
+
     fn on_not_ready(&mut self) -> bool {
         let mut changed = false;
         for i in 0..self.members.len() {
@@ -354,6 +366,9 @@ where
                 m.retry_at = Some(at);
                 changed = true;
             }
+        }
+        if changed {
+            self.ask_for_refresh();
         }
         changed
     }
@@ -437,6 +452,7 @@ where
         let has_ready = !slots.is_empty();
         shared.snapshot.store(Arc::new(Snapshot {
             ready: slots,
+            down: Default::default(),
             weights,
             services,
             generations,

@@ -165,6 +165,10 @@ fn take_out_of_service<S: Send + Sync + 'static>(guard: &LoadGuard) -> Option<Ar
     let newly_down = guard.slot.mark_not_ready(guard.generation);
     let shared = guard.slot.owner.upgrade()?.downcast::<Shared<S>>().ok()?;
     if newly_down {
+        let snap = shared.snapshot.load();
+        if snap.ready.iter().any(|s| Arc::ptr_eq(s, &guard.slot)) {
+            snap.down.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         shared.notify_driver.notify_one();
     }
     Some(shared)

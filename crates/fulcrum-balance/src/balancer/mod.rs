@@ -107,6 +107,11 @@ fn errors_are_failures<Resp, E>(result: &Result<Resp, E>) -> Outcome {
 pub(crate) struct Snapshot<S> {
     /// Pickable endpoints; picker indices point here.
     pub(crate) ready: Box<[Arc<Slot>]>,
+    /// How many of `ready` requests have taken out of service since this
+    /// snapshot was published (the driver's next snapshot leaves them out).
+    /// While `down == ready.len()` there is nothing to pick: `poll_ready`
+    /// waits instead of letting `call` fail.
+    pub(crate) down: std::sync::atomic::AtomicUsize,
     pub(crate) weights: Box<[u32]>,
     pub(crate) services: Box<[S]>,
     /// The generation of each service in `services` (see `Slot::install`).
@@ -408,7 +413,8 @@ where
     fn settle(&mut self) -> Option<Result<(), Error>> {
         let (has_ready, hopeless, reason) = {
             let snap = self.snapshot.load();
-            (!snap.ready.is_empty(), snap.terminal, snap.empty_reason)
+            let has_ready = snap.ready.len() > snap.down.load(Ordering::Relaxed);
+            (has_ready, snap.terminal, snap.empty_reason)
         };
         if has_ready {
             self.end_wait();
