@@ -38,6 +38,8 @@ enum Failure {
     Usage(String),
     /// The work failed: exit 1.
     Runtime(String),
+    /// Whoever read the output stopped reading (`| head`): exit quietly.
+    BrokenPipe,
 }
 
 fn main() -> ExitCode {
@@ -68,5 +70,6 @@ fn main() -> ExitCode {
             eprintln!("fulcrum: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::BrokenPipe) => ExitCode::SUCCESS,
     }
 }

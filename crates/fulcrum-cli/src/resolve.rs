@@ -58,7 +58,10 @@ fn print(target: &str, set: &EndpointSet, json: bool) -> Result<(), Failure> {
     };
     written
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::Runtime(format!("cannot write the output: {e}")))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Failure::BrokenPipe,
+            _ => Failure::Runtime(format!("cannot write the output: {e}")),
+        })
 }
 
 fn print_table(out: &mut impl Write, target: &str, set: &EndpointSet) -> std::io::Result<()> {
@@ -111,19 +114,43 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
                 "--watch takes a positive number of seconds, not `{seconds}`"
             ))
         })?;
-    let deadline = tokio::time::Instant::now() + watch;
+    let deadline = tokio::time::Instant::now()
+        .checked_add(watch)
+        .ok_or_else(|| Failure::Usage(format!("--watch {seconds} is too long")))?;
     let (mut stream, _refresh) = discovery.stream();
+    // Exit 1 if the whole watch found nothing: the same as without --watch.
+    let mut found_any = false;
+    let mut last_error = None;
     loop {
-        let next = tokio::time::timeout_at(deadline, stream.next()).await;
-        match next {
-            Err(_elapsed) => return Ok(()),
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_elapsed) => break,
             Ok(None) => {
+                if last_error.is_some() && !found_any {
+                    // Discovery gave up (e.g. no resolver configuration).
+                    break;
+                }
                 // A static target never changes: wait out the watch.
                 tokio::time::sleep_until(deadline).await;
-                return Ok(());
+                break;
             }
-            Ok(Some(Ok(set))) => print(&args.target, &set, args.json)?,
-            Ok(Some(Err(e))) => eprintln!("fulcrum: {e}"),
+            Ok(Some(Ok(set))) => {
+                found_any = true;
+                print(&args.target, &set, args.json)?;
+            }
+            Ok(Some(Err(e))) => {
+                eprintln!("fulcrum: {e}");
+                last_error = Some(e.to_string());
+            }
         }
+    }
+    if found_any {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(last_error.unwrap_or_else(|| {
+            format!(
+                "no endpoint set was found for `{}` within {seconds} s",
+                args.target
+            )
+        })))
     }
 }

@@ -134,3 +134,20 @@ async fn resolver_failures_exit_1() {
         stderr(&o)
     );
 }
+
+#[tokio::test]
+async fn watch_that_never_finds_a_set_exits_1_and_absurd_durations_exit_2() {
+    let o = fulcrum(&[
+        "resolve",
+        "dns://127.0.0.1:1/api.test.internal:80",
+        "--watch",
+        "3",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let o = fulcrum(&["resolve", "127.0.0.1:80", "--watch", "1e19"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = fulcrum(&["resolve", "127.0.0.1:80", "--watch", "NaN"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -10,7 +10,9 @@ use crate::Endpoint;
 /// endpoint: the first occurrence wins and later ones are dropped (counted by
 /// [`duplicates`](EndpointSet::duplicates) so a caller can report them).
 ///
-/// Cloning is cheap (the endpoints are shared).
+/// Cloning is cheap (the endpoints are shared). Two sets are equal when they
+/// hold the same endpoints in the same order; the duplicate count is not
+/// compared.
 ///
 /// ```
 /// use fulcrum_core::{Endpoint, EndpointSet};
@@ -21,7 +23,7 @@ use crate::Endpoint;
 /// assert_eq!(set.duplicates(), 1);
 /// assert_eq!(set.iter().next().unwrap().weight(), 2);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct EndpointSet {
     endpoints: Arc<[Endpoint]>,
     duplicates: usize,
@@ -76,6 +78,14 @@ impl EndpointSet {
         &self.endpoints
     }
 }
+
+impl PartialEq for EndpointSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.endpoints == other.endpoints
+    }
+}
+
+impl Eq for EndpointSet {}
 
 impl FromIterator<Endpoint> for EndpointSet {
     fn from_iter<I: IntoIterator<Item = Endpoint>>(iter: I) -> Self {

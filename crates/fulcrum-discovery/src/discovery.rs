@@ -226,6 +226,31 @@ impl Stream for EndpointStream {
     }
 }
 
+/// No wait is shorter than this, whatever the TTLs and the configuration
+/// say (a TTL of 0 must not turn the loop into a busy one).
+const MIN_WAIT: Duration = Duration::from_millis(10);
+
+/// `1 ± jitter`, uniformly; a jitter outside [0, 1] (or NaN) is clamped.
+fn jitter_factor(jitter: f64) -> f64 {
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    1.0 + (fastrand::f64() * 2.0 - 1.0) * jitter
+}
+
+/// `d × factor`, saturating instead of panicking on overflow.
+fn scale(d: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
+/// `at + d`, saturating at a year ahead instead of panicking on overflow.
+fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(365 * 86_400))
+}
+
 struct Refresh {
     discovery: Discovery,
     resolver: Option<TokioResolver>,
@@ -244,12 +269,13 @@ impl Refresh {
         &self.discovery.config
     }
 
-    /// `base` clamped to [min_ttl, max_ttl] and jittered.
+    /// `base` jittered, then clamped to [min_ttl, max_ttl] (and never
+    /// below [`MIN_WAIT`]).
     fn wait(&self, base: Duration) -> Duration {
         let c = self.config();
-        let clamped = base.clamp(c.min_ttl, c.max_ttl.max(c.min_ttl));
-        let spread = (fastrand::f64() * 2.0 - 1.0) * c.jitter.clamp(0.0, 1.0);
-        clamped.mul_f64(1.0 + spread)
+        let low = c.min_ttl.max(MIN_WAIT);
+        let high = c.max_ttl.max(low);
+        scale(base, jitter_factor(c.jitter)).clamp(low, high)
     }
 
     /// Waits for the next scheduled resolve, or an early one when asked
@@ -263,7 +289,7 @@ impl Refresh {
             () = self.notify.notified() => {
                 let earliest = self
                     .last_resolve
-                    .map(|t| t + self.config().min_refresh_interval);
+                    .map(|t| later(t, self.config().min_refresh_interval));
                 if let Some(earliest) = earliest.filter(|&e| e < next_at) {
                     tokio::time::sleep_until(earliest).await;
                 } else if earliest.is_some() {
@@ -296,7 +322,7 @@ impl Refresh {
                 Answer::Found(set, ttl) => {
                     self.failures = 0;
                     let wait = self.wait(ttl.unwrap_or(self.config().max_ttl));
-                    self.next_at = Some(now + wait);
+                    self.next_at = Some(later(now, wait));
                     if self.last.as_ref() != Some(&set) {
                         self.last = Some(set.clone());
                         return Some(Ok(set));
@@ -304,7 +330,8 @@ impl Refresh {
                 }
                 Answer::NotAvailable(e, ttl) => {
                     tracing::warn!(error = %e, "service not available");
-                    self.next_at = Some(now + self.wait(ttl.unwrap_or(self.config().min_ttl)));
+                    self.next_at =
+                        Some(later(now, self.wait(ttl.unwrap_or(self.config().min_ttl))));
                     let empty = EndpointSet::empty();
                     if self.last.as_ref() != Some(&empty) {
                         self.last = Some(empty.clone());
@@ -313,8 +340,8 @@ impl Refresh {
                 }
                 Answer::Empty(e, negative_ttl) => {
                     self.failures = 0;
-                    self.next_at =
-                        Some(now + self.wait(negative_ttl.unwrap_or(self.config().min_ttl)));
+                    let wait = self.wait(negative_ttl.unwrap_or(self.config().min_ttl));
+                    self.next_at = Some(later(now, wait));
                     match self.config().on_empty {
                         OnEmpty::KeepLast => {
                             self.last = None;
@@ -335,10 +362,9 @@ impl Refresh {
                     let backoff = c
                         .error_backoff
                         .saturating_mul(1 << self.failures.saturating_sub(1).min(20))
-                        .min(c.max_ttl)
-                        .max(Duration::from_millis(10));
-                    let spread = 1.0 + (fastrand::f64() * 2.0 - 1.0) * c.jitter.clamp(0.0, 1.0);
-                    self.next_at = Some(now + backoff.mul_f64(spread));
+                        .min(c.max_ttl);
+                    let wait = scale(backoff, jitter_factor(c.jitter)).max(MIN_WAIT);
+                    self.next_at = Some(later(now, wait));
                     self.last = None;
                     return Some(Err(e));
                 }

@@ -97,6 +97,24 @@ fn failed(name: &str, e: NetError) -> Answer {
     }
 }
 
+/// `host:port`, with an IPv6 literal in brackets.
+fn authority(host: &str, port: u16) -> String {
+    let host = host.trim_end_matches('.');
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// A canonical order (tier, then address), so that a server rotating its
+/// answers (round-robin DNS) does not look like a change, and every client
+/// sees the same order.
+fn canonical(mut endpoints: Vec<Endpoint>) -> EndpointSet {
+    endpoints.sort_by_key(|e| (e.priority(), e.addr()));
+    EndpointSet::new(endpoints)
+}
+
 fn min_ttl(ttls: impl IntoIterator<Item = u32>) -> Option<Duration> {
     ttls.into_iter()
         .min()
@@ -135,8 +153,10 @@ pub(crate) async fn lookup_host(
 /// the additional section when present, else looked up), becomes endpoints
 /// on the record's port, with its priority as the tier and its weight as the
 /// weight. Each address of a target carries the record's weight. Records
-/// with port 0 cannot be connected to and are skipped; a single record with
-/// target `.` means the service is not available.
+/// with port 0 cannot be connected to and are skipped; records whose target
+/// is `.` mean the service is not available. A target that fails to resolve
+/// for a transient reason fails the whole answer (the last good set stays);
+/// one that authoritatively has no address is skipped.
 pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: bool) -> Answer {
     let lookup = match resolver.srv_lookup(query_name(name, explicit)).await {
         Ok(lookup) => lookup,
@@ -150,7 +170,7 @@ pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: b
             records.push(srv.clone());
         }
     }
-    if records.len() == 1 && records[0].target.is_root() {
+    if !records.is_empty() && records.iter().all(|r| r.target.is_root()) {
         let error = DiscoveryError::NotAvailable {
             name: name.to_owned(),
         };
@@ -170,11 +190,7 @@ pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: b
             .push(ip);
         ttls.push(rec.ttl);
     }
-    // Lowest priority first, then the heavier records: the order clients
-    // should prefer, and the order of the resulting set.
-    records.sort_by_key(|r| (r.priority, std::cmp::Reverse(r.weight)));
     let mut endpoints = Vec::new();
-    let mut last_error = None;
     for srv in records {
         if srv.target.is_root() {
             continue;
@@ -196,14 +212,26 @@ pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: b
                     ttls.extend(found.as_lookup().answers().iter().map(|r| r.ttl));
                     found.iter().collect()
                 }
-                Err(e) => {
-                    tracing::warn!(srv = name, target = host, error = %e, "SRV target did not resolve");
-                    last_error = Some(e);
+                Err(e) if e.is_no_records_found() => {
+                    // Authoritatively gone: the other targets serve.
+                    tracing::warn!(
+                        srv = name,
+                        target = host,
+                        "SRV target has no address; skipped"
+                    );
                     continue;
+                }
+                Err(e) => {
+                    // A transient failure: keep the last good set rather
+                    // than dropping this target until the next refresh.
+                    return Answer::Failed(DiscoveryError::Resolve {
+                        name: host.to_owned(),
+                        reason: format!("{e} (target of {name})"),
+                    });
                 }
             },
         };
-        let authority = format!("{host}:{}", srv.port);
+        let authority = authority(host, srv.port);
         for ip in ips {
             endpoints.push(
                 Endpoint::new(SocketAddr::new(ip, srv.port))
@@ -214,16 +242,13 @@ pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: b
         }
     }
     if endpoints.is_empty() {
-        if let Some(e) = last_error {
-            // Records exist but no target resolved: a resolution failure.
-            return match failed(name, e) {
-                Answer::Empty(..) => Answer::Failed(DiscoveryError::Resolve {
-                    name: name.to_owned(),
-                    reason: "no SRV target resolved to an address".to_owned(),
-                }),
-                other => other,
-            };
-        }
+        // Records, but none usable (port 0, targets without addresses): an
+        // authoritative "nothing here", subject to `OnEmpty`.
+        let error = DiscoveryError::NoRecords {
+            name: name.to_owned(),
+            nxdomain: false,
+        };
+        return Answer::Empty(error, min_ttl(ttls));
     }
-    Answer::Found(EndpointSet::new(endpoints), min_ttl(ttls))
+    Answer::Found(canonical(endpoints), min_ttl(ttls))
 }

@@ -189,16 +189,18 @@ impl FromStr for Target {
 
 impl Target {
     /// Parses a target; see the [module docs](self) for the forms.
+    /// Surrounding whitespace is ignored and schemes are case-insensitive.
     pub fn parse(input: &str) -> Result<Target, TargetError> {
+        let input = input.trim();
         let err = |at, kind| TargetError::new(input, at, kind);
-        if input.trim().is_empty() {
+        if input.is_empty() {
             return Err(err(0, TargetErrorKind::Empty));
         }
-        if let Some(rest) = input.strip_prefix("static:") {
+        if let Some(rest) = strip_scheme(input, "static:") {
             return parse_static(input, rest, "static:".len());
         }
         for (scheme, srv) in [("dns+srv://", true), ("dns://", false)] {
-            if let Some(rest) = input.strip_prefix(scheme) {
+            if let Some(rest) = strip_scheme(input, scheme) {
                 let Some(slash) = rest.find('/') else {
                     return Err(err(input.len(), TargetErrorKind::MissingPath));
                 };
@@ -229,13 +231,19 @@ impl Target {
             let scheme = &input[..colon_slash];
             return Err(err(0, TargetErrorKind::UnknownScheme(scheme.to_owned())));
         }
+        // `dns:host:port` (missing the slashes)
+        for scheme in ["dns+srv:", "dns:"] {
+            if strip_scheme(input, scheme).is_some() {
+                return Err(err(scheme.len(), TargetErrorKind::MissingPath));
+            }
+        }
         if input.contains(',') || input.contains('=') || input.parse::<SocketAddr>().is_ok() {
             return parse_static(input, input, 0);
         }
         let (host, port) = parse_host_port(input, input, 0)?;
         match host.parse::<IpAddr>() {
             Ok(ip) => Ok(Target::Static(EndpointSet::new([Endpoint::new(
-                SocketAddr::new(ip, port),
+                SocketAddr::new(ip.to_canonical(), port),
             )]))),
             Err(_) => Ok(Target::Dns {
                 resolver: None,
@@ -287,17 +295,28 @@ impl fmt::Display for Target {
     }
 }
 
+/// `input` without `scheme`, compared case-insensitively.
+fn strip_scheme<'a>(input: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = input.get(..scheme.len())?;
+    head.eq_ignore_ascii_case(scheme)
+        .then(|| &input[scheme.len()..])
+}
+
+/// `IP`, `IP:PORT`, `[V6]` or `[V6]:PORT`. An IPv6 address must be in
+/// brackets: `::1:5353` could be an address or an address and a port.
 fn parse_resolver(s: &str) -> Option<SocketAddr> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
         return (addr.port() != 0).then_some(addr);
     }
-    let bare = s
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix(']'))
-        .unwrap_or(s);
-    bare.parse::<IpAddr>()
+    if let Some(v6) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|ip| SocketAddr::new(IpAddr::V6(ip), 53));
+    }
+    s.parse::<std::net::Ipv4Addr>()
         .ok()
-        .map(|ip| SocketAddr::new(ip, 53))
+        .map(|ip| SocketAddr::new(IpAddr::V4(ip), 53))
 }
 
 fn parse_port(input: &str, port: &str, at: usize) -> Result<u16, TargetError> {
@@ -396,7 +415,8 @@ fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetErro
     let err = |at, kind| TargetError::new(input, at, kind);
     let mut endpoints = Vec::new();
     let mut offset = at;
-    for entry in list.split(',') {
+    for raw in list.split(',') {
+        let entry = raw.trim();
         if entry.is_empty() {
             return Err(err(offset, TargetErrorKind::EmptyEntry));
         }
@@ -421,8 +441,10 @@ fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetErro
             .ok()
             .filter(|a: &SocketAddr| a.port() != 0)
             .ok_or_else(|| err(offset, TargetErrorKind::InvalidAddress(addr.to_owned())))?;
+        // IPv4-mapped IPv6 is the IPv4 address: the same endpoint.
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
         endpoints.push(Endpoint::new(addr).with_weight(weight));
-        offset += entry.len() + 1;
+        offset += raw.len() + 1;
     }
     Ok(Target::Static(EndpointSet::new(endpoints)))
 }
@@ -491,6 +513,23 @@ mod tests {
                 resolver: Some("[::1]:53".parse().unwrap()),
                 name: "_grpc._tcp.x.y.".into()
             }
+        );
+    }
+
+    #[test]
+    fn forgiving_where_the_meaning_is_clear() {
+        assert_eq!(
+            Target::parse("  127.0.0.1:80, 127.0.0.1:81 ").unwrap(),
+            Target::parse("127.0.0.1:80,127.0.0.1:81").unwrap()
+        );
+        assert_eq!(
+            Target::parse("DNS:///api.internal:80").unwrap(),
+            Target::parse("dns:///api.internal:80").unwrap()
+        );
+        assert_eq!(
+            Target::parse("[::ffff:10.0.0.1]:80,10.0.0.1:80").unwrap(),
+            Target::parse("10.0.0.1:80").unwrap(),
+            "an IPv4-mapped address is the IPv4 address"
         );
     }
 

@@ -34,8 +34,10 @@ use crate::{Discovery, EndpointStream};
 
 /// Endpoint-set changes as `tower::discover::Change`s, keyed by address.
 ///
-/// Each new or changed endpoint is inserted with a service made by the
-/// closure; each endpoint gone from the set is removed. Discovery errors are
+/// Each new endpoint (or one whose identity changed) is inserted with a
+/// service made by the closure; each endpoint gone from the set is removed.
+/// tower's balancer has no priority tiers, so only the most preferred tier
+/// of the set is passed on. Discovery errors are
 /// logged, not passed on: tower's balancer treats a discovery error as
 /// fatal, and fulcrum's discovery keeps the last good set anyway.
 pub struct ServiceDiscover<F, S> {
@@ -93,9 +95,15 @@ where
                     tracing::warn!(error = %e, "discovery failed; tower keeps the last endpoints");
                 }
                 Poll::Ready(Some(Ok(set))) => {
+                    // tower's balancer knows no tiers: hand it the most
+                    // preferred one (SRV priority), as fulcrum's does.
+                    let tier = set.iter().map(|e| e.priority()).min();
                     let mut next = HashMap::with_capacity(set.len());
-                    for ep in set.iter() {
-                        if this.known.get(&ep.addr()) != Some(ep) {
+                    for ep in set.iter().filter(|e| Some(e.priority()) == tier) {
+                        // tower ignores weights: only a new identity needs a
+                        // new service.
+                        let known = this.known.get(&ep.addr());
+                        if !known.is_some_and(|k| k.same_identity(ep)) {
                             let svc = (this.make)(ep);
                             this.pending.push_back(Change::Insert(ep.addr(), svc));
                         }

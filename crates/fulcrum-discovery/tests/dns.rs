@@ -357,3 +357,68 @@ async fn the_tower_adapter_turns_set_changes_into_inserts_and_removes() {
     changes.sort();
     assert_eq!(changes, ["+127.0.0.4:80", "-127.0.0.2:80"]);
 }
+
+#[tokio::test]
+async fn srv_with_an_unresolvable_target_keeps_the_last_set_and_unusable_records_are_empty() {
+    let dns = DnsServer::start().await;
+    dns.set_ips("a", &[ip("127.0.0.21")], 30).await;
+    // b lives outside the server's zone: it refuses to answer for it, a
+    // transient failure as far as the client can tell.
+    dns.set_srv(
+        "_http._tcp",
+        &[Srv(0, 1, 80, "a"), Srv(0, 1, 80, "b.elsewhere.")],
+        30,
+    )
+    .await;
+    let target = format!("dns+srv://{}/_http._tcp.test.internal", dns.addr);
+    let err = Discovery::new(&target)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DiscoveryError::Resolve { name, .. } if name == "b.elsewhere"),
+        "{err}"
+    );
+
+    dns.set_srv("_http._tcp", &[Srv(0, 1, 0, "a")], 30).await;
+    let err = Discovery::new(&target)
+        .unwrap()
+        .resolve()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DiscoveryError::NoRecords {
+            name: "_http._tcp.test.internal".into(),
+            nxdomain: false
+        }
+    );
+}
+
+#[tokio::test]
+async fn refresh_config_extremes_neither_panic_nor_spin() {
+    let dns = DnsServer::start().await;
+    dns.set_ips("api", &[ip("127.0.0.2")], 0).await;
+    let config = DiscoveryConfig {
+        min_ttl: Duration::ZERO,
+        max_ttl: Duration::MAX,
+        jitter: f64::NAN,
+        min_refresh_interval: Duration::MAX,
+        ..fast()
+    };
+    let (mut stream, refresh) = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
+        .unwrap()
+        .with_config(config)
+        .stream();
+    stream.next().await.unwrap().unwrap();
+    refresh.refresh();
+    let _ = timeout(Duration::from_millis(300), stream.next()).await;
+    // A TTL of 0 with no minimum: re-resolves, but not in a busy loop
+    // (at most one resolution, two queries, per 10 ms).
+    assert!(
+        dns.queries() < 2 * 40,
+        "{} queries in 300 ms",
+        dns.queries()
+    );
+}
