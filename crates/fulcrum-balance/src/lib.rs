@@ -16,6 +16,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod balancer;
+pub mod key;
 pub mod pick;
 mod slot;
 pub mod stats;

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use fulcrum_core::load::{EwmaConfig, InFlight, PeakEwma};
 use fulcrum_core::Endpoint;
@@ -63,6 +63,9 @@ pub(crate) struct Slot {
     pub(crate) priority: AtomicU32,
     /// Consecutive readiness failures, for the backoff exponent.
     pub(crate) not_ready_streak: AtomicU32,
+    /// The balancer's total in-flight count, when its policy reads it
+    /// (bounded-load hashing).
+    pub(crate) total: Option<Arc<AtomicU64>>,
     /// The balancer's shared state, type-erased: a request whose endpoint
     /// fails readiness upgrades it to pick another endpoint. Weak, so
     /// in-flight requests do not keep a dropped balancer alive.
@@ -84,6 +87,7 @@ impl Slot {
         endpoint: Endpoint,
         ewma: &EwmaConfig,
         owner: Weak<dyn Any + Send + Sync>,
+        total: Option<Arc<AtomicU64>>,
     ) -> Self {
         Slot {
             weight: AtomicU32::new(endpoint.weight()),
@@ -94,6 +98,7 @@ impl Slot {
             failures: AtomicU64::new(0),
             state: AtomicU32::new(EndpointState::Warming as u32),
             not_ready_streak: AtomicU32::new(0),
+            total,
             owner,
         }
     }
@@ -101,7 +106,7 @@ impl Slot {
     #[cfg(test)]
     pub(crate) fn detached(endpoint: Endpoint, ewma: &EwmaConfig) -> Self {
         let owner: Weak<dyn Any + Send + Sync> = Weak::<()>::new();
-        let slot = Slot::new(endpoint, ewma, owner);
+        let slot = Slot::new(endpoint, ewma, owner, None);
         slot.set_state(EndpointState::Active);
         slot
     }
@@ -177,6 +182,7 @@ mod tests {
             Endpoint::new(([127, 0, 0, 1], 1).into()),
             &EwmaConfig::default(),
             owner,
+            None,
         )
     }
 

@@ -271,6 +271,7 @@ impl Builder {
             services: Box::new([]),
             generations: Box::new([]),
             picker: self.policy.build(&Loads::new(&[], &[])),
+            total: None,
             members: Box::new([]),
             draining: Box::new([]),
             empty_reason: NoEndpointsReason::NeverHadAny,

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ pub(crate) struct Driver<S, M> {
     /// have moved.
     refresh: Option<RefreshFn>,
     policy: Arc<dyn Policy>,
+    /// Total requests in flight, kept only when the policy reads it.
+    total: Option<Arc<AtomicU64>>,
     ewma: EwmaConfig,
     backoff: Backoff,
     rng: fastrand::Rng,
@@ -123,6 +125,9 @@ where
             make,
             updates: Some(updates),
             refresh,
+            total: policy
+                .tracks_total_load()
+                .then(|| Arc::new(AtomicU64::new(0))),
             policy,
             ewma,
             backoff,
@@ -205,7 +210,7 @@ where
         self.next_id += 1;
         Member {
             id: self.next_id,
-            slot: Arc::new(Slot::new(endpoint, &self.ewma, owner)),
+            slot: Arc::new(Slot::new(endpoint, &self.ewma, owner, self.total.clone())),
             service: None,
             retry_at: None,
         }
@@ -457,6 +462,7 @@ where
             services,
             generations,
             picker,
+            total: self.total.clone(),
             members: self.members.iter().map(|m| m.slot.clone()).collect(),
             draining: self.draining.clone().into(),
             empty_reason: self.empty_reason(),

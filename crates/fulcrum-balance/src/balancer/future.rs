@@ -33,6 +33,9 @@ impl LoadGuard {
     #[inline]
     fn new(slot: Arc<Slot>, generation: u32, start: u64) -> Self {
         slot.in_flight.enter();
+        if let Some(total) = &slot.total {
+            total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         LoadGuard {
             slot,
             generation,
@@ -71,6 +74,9 @@ impl Drop for LoadGuard {
             self.record_elapsed();
         }
         self.slot.in_flight.exit();
+        if let Some(total) = &self.slot.total {
+            total.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
@@ -99,6 +105,8 @@ pin_project! {
         guard: Option<LoadGuard>,
         classify: Classifier<S::Response, S::Error>,
         seed: u64,
+        // The affinity key, for picking again in the policy's order.
+        key: Option<u64>,
         moves: u32,
     }
 }
@@ -134,6 +142,7 @@ where
         start: u64,
         classify: Classifier<S::Response, S::Error>,
         seed: u64,
+        key: Option<u64>,
     ) -> Self {
         ResponseFuture {
             state: State::Ready {
@@ -143,6 +152,7 @@ where
             guard: Some(LoadGuard::new(slot, generation, start)),
             classify,
             seed,
+            key,
             moves: 0,
         }
     }
@@ -153,6 +163,7 @@ where
             guard: None,
             classify: super::errors_are_failures::<S::Response, S::Error>,
             seed: 0,
+            key: None,
             moves: 0,
         }
     }
@@ -175,10 +186,14 @@ fn take_out_of_service<S: Send + Sync + 'static>(guard: &LoadGuard) -> Option<Ar
 }
 
 /// Another active endpoint from the balancer's current snapshot.
-fn pick_another<S: Clone>(shared: &Shared<S>, seed: u64) -> Option<(Arc<Slot>, u32, S)> {
+fn pick_another<S: Clone>(
+    shared: &Shared<S>,
+    seed: u64,
+    key: Option<u64>,
+) -> Option<(Arc<Slot>, u32, S)> {
     let snap = shared.snapshot.load();
     let mut rng = fastrand::Rng::with_seed(seed);
-    let (i, _) = snap.choose(&mut rng, None)?;
+    let (i, _) = snap.choose(&mut rng, key)?;
     Some((
         snap.ready[i].clone(),
         snap.generations[i],
@@ -221,7 +236,7 @@ where
                         *this.moves += 1;
                         let next = take_out_of_service::<S>(&guard)
                             .filter(|_| *this.moves <= MAX_MOVES)
-                            .and_then(|shared| pick_another(&shared, *this.seed));
+                            .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
                         drop(guard);
                         match next {
                             Some((slot, generation, svc)) if slot.endpoint.addr() != endpoint => {

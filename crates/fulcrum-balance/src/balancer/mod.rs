@@ -63,6 +63,7 @@ use fulcrum_core::{NoEndpoints, NoEndpointsReason};
 use tokio::sync::{oneshot, Notify};
 use tower_service::Service;
 
+use crate::key::KeyExtractor;
 use crate::pick::{Loads, PickContext, Picker};
 use crate::slot::Slot;
 use crate::stats::{EndpointStats, Stats};
@@ -117,6 +118,8 @@ pub(crate) struct Snapshot<S> {
     /// The generation of each service in `services` (see `Slot::install`).
     pub(crate) generations: Box<[u32]>,
     pub(crate) picker: Box<dyn Picker>,
+    /// Total requests in flight, when the policy reads it.
+    pub(crate) total: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Every endpoint in the current set, whatever its state (for stats).
     pub(crate) members: Box<[Arc<Slot>]>,
     /// Removed endpoints still finishing requests (for stats).
@@ -146,7 +149,8 @@ impl<S> Snapshot<S> {
         if n == 0 {
             return None;
         }
-        let mut cx = PickContext::new(Loads::new(&self.ready, &self.weights), rng, key);
+        let loads = Loads::new(&self.ready, &self.weights).with_total(self.total.as_deref());
+        let mut cx = PickContext::new(loads, rng, key);
         for attempt in 0..PICK_ATTEMPTS {
             cx.set_attempt(attempt);
             if let Some(i) = self.picker.pick(&mut cx) {
@@ -260,6 +264,7 @@ where
     rng: fastrand::Rng,
     waiting: Option<Waiting>,
     classify: Classifier<S::Response, S::Error>,
+    key: Option<Arc<dyn KeyExtractor<Req>>>,
     /// Time every request (the policy reads latency), or one in
     /// [`UNTIMED_STRIDE`] (counted by `tick`) for stats and health.
     time_all: bool,
@@ -362,6 +367,7 @@ where
             rng,
             waiting: None,
             classify: errors_are_failures::<S::Response, S::Error>,
+            key: None,
             time_all,
             tick: 0,
             _req: PhantomData,
@@ -384,6 +390,22 @@ where
     /// ```
     pub fn with_classifier(mut self, classify: Classifier<S::Response, S::Error>) -> Self {
         self.classify = classify;
+        self
+    }
+
+    /// Sets how requests are keyed for the hash policies (`ring-hash`,
+    /// `maglev`, `rendezvous`): equal keys go to the same endpoint. Without
+    /// an extractor (or when it returns `None`) requests go to the hash
+    /// policy's fallback picker.
+    ///
+    /// ```
+    /// # use fulcrum_balance::{Balancer, key::hash_bytes};
+    /// # fn wire(b: Balancer<tower::util::BoxService<String, u16, std::convert::Infallible>, String>) {
+    /// let b = b.with_key_extractor(|req: &String| Some(hash_bytes(req.as_bytes())));
+    /// # }
+    /// ```
+    pub fn with_key_extractor(mut self, key: impl KeyExtractor<Req>) -> Self {
+        self.key = Some(Arc::new(key));
         self
     }
 
@@ -457,6 +479,7 @@ where
             rng,
             waiting: None,
             classify: self.classify,
+            key: self.key.clone(),
             time_all: self.time_all,
             tick: 0,
             _req: PhantomData,
@@ -492,6 +515,7 @@ impl<S, Req> Service<Req> for Balancer<S, Req>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<fulcrum_core::BoxError>,
+    Req: 'static,
 {
     type Response = S::Response;
     type Error = Error;
@@ -525,8 +549,9 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        let key = self.key.as_deref().and_then(|k| k.key(&req));
         let snap = self.snapshot.load();
-        match snap.choose(&mut self.rng, None) {
+        match snap.choose(&mut self.rng, key) {
             Some((i, now)) => {
                 let start = match now {
                     Some(now) => now,
@@ -548,6 +573,7 @@ where
                     start,
                     self.classify,
                     self.rng.u64(..),
+                    key,
                 )
             }
             None => {

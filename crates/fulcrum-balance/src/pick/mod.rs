@@ -15,6 +15,15 @@
 //! | `weighted-round-robin` | [`WeightedRoundRobin`]: smooth interleaving by weight | O(1) |
 //! | `random` | [`Random`]: uniform | O(1) |
 //! | `weighted-random` | [`WeightedRandom`]: alias table | O(1) |
+//! | `ring-hash` | [`RingHash`]: consistent hashing on a ring, points ∝ weight | O(log n) |
+//! | `maglev` | [`Maglev`]: Maglev lookup table (65537 entries), weighted | O(1) |
+//! | `rendezvous` | [`Rendezvous`]: weighted highest-random-weight | O(n) |
+//!
+//! The hash pickers send requests with the same key (see
+//! [`key`](crate::key)) to the same endpoint in every client, fall back in
+//! their own order when that endpoint is down or over its load bound
+//! ([`HashOptions::balance_factor`]), and send requests without a key to a
+//! fallback policy (`ewma` by default).
 //!
 //! # Writing your own
 //!
@@ -48,6 +57,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use fulcrum_core::Endpoint;
@@ -55,17 +65,25 @@ use fulcrum_core::Endpoint;
 use crate::slot::Slot;
 
 mod ewma;
+mod hashed;
 mod least_conn;
+mod maglev;
 mod p2c;
 mod random;
+mod rendezvous;
+mod ring_hash;
 mod round_robin;
 mod weighted_random;
 mod weighted_round_robin;
 
 pub use ewma::PeakEwmaP2c;
+pub use hashed::HashOptions;
 pub use least_conn::LeastConn;
+pub use maglev::Maglev;
 pub use p2c::PendingP2c;
 pub use random::Random;
+pub use rendezvous::Rendezvous;
+pub use ring_hash::RingHash;
 pub use round_robin::RoundRobin;
 pub use weighted_random::WeightedRandom;
 pub use weighted_round_robin::WeightedRoundRobin;
@@ -87,6 +105,13 @@ pub trait Policy: Send + Sync + fmt::Debug + 'static {
     fn uses_latency(&self) -> bool {
         true
     }
+
+    /// Whether this policy reads [`Loads::total_in_flight`] (bounded-load
+    /// hashing does). Only then does the balancer keep that count, which
+    /// costs a shared atomic update per request.
+    fn tracks_total_load(&self) -> bool {
+        false
+    }
 }
 
 /// Chooses one endpoint per request. Must be cheap, must not block, and must
@@ -107,6 +132,7 @@ pub trait Picker: Send + Sync + fmt::Debug + 'static {
 pub struct Loads<'a> {
     slots: &'a [Arc<Slot>],
     weights: &'a [u32],
+    total: Option<&'a AtomicU64>,
 }
 
 impl fmt::Debug for Loads<'_> {
@@ -120,7 +146,32 @@ impl fmt::Debug for Loads<'_> {
 impl<'a> Loads<'a> {
     pub(crate) fn new(slots: &'a [Arc<Slot>], weights: &'a [u32]) -> Self {
         debug_assert_eq!(slots.len(), weights.len());
-        Loads { slots, weights }
+        Loads {
+            slots,
+            weights,
+            total: None,
+        }
+    }
+
+    pub(crate) fn with_total(mut self, total: Option<&'a AtomicU64>) -> Self {
+        self.total = total;
+        self
+    }
+
+    /// Requests in flight to all endpoints of the balancer, if the policy
+    /// asked for it ([`Policy::tracks_total_load`]).
+    #[inline]
+    pub fn total_in_flight(&self) -> Option<u64> {
+        self.total
+            .map(|t| t.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether the endpoint at `i` takes requests right now. (The ready set
+    /// is rebuilt when this changes; in between, a picker that keeps an
+    /// order of its own should skip endpoints for which this is false.)
+    #[inline]
+    pub fn is_active(&self, i: usize) -> bool {
+        self.slots[i].is_active()
     }
 
     /// Number of ready endpoints.
@@ -259,6 +310,9 @@ pub const POLICY_NAMES: &[&str] = &[
     "weighted-round-robin",
     "random",
     "weighted-random",
+    "ring-hash",
+    "maglev",
+    "rendezvous",
 ];
 
 /// A built-in policy by its name (see [`POLICY_NAMES`]).
@@ -278,7 +332,29 @@ pub fn by_name(name: &str) -> Result<Arc<dyn Policy>, UnknownPolicy> {
         "weighted-round-robin" => Arc::new(WeightedRoundRobin::default()),
         "random" => Arc::new(Random),
         "weighted-random" => Arc::new(WeightedRandom),
+        "ring-hash" => Arc::new(RingHash::default()),
+        "maglev" => Arc::new(Maglev::default()),
+        "rendezvous" => Arc::new(Rendezvous::default()),
         other => return Err(UnknownPolicy(other.to_owned())),
+    })
+}
+
+/// A built-in policy by name, with hash options (for `ring-hash`, `maglev`
+/// and `rendezvous`; ignored by the others), e.g. a balance factor from a
+/// `--balance-factor` flag.
+///
+/// ```
+/// use fulcrum_balance::pick::{by_name_with, HashOptions};
+///
+/// let p = by_name_with("maglev", HashOptions::default().balance_factor(1.25)).unwrap();
+/// assert!(p.tracks_total_load());
+/// ```
+pub fn by_name_with(name: &str, options: HashOptions) -> Result<Arc<dyn Policy>, UnknownPolicy> {
+    Ok(match name {
+        "ring-hash" => Arc::new(RingHash::default().options(options)),
+        "maglev" => Arc::new(Maglev::default().options(options)),
+        "rendezvous" => Arc::new(Rendezvous::default().options(options)),
+        other => by_name(other)?,
     })
 }
 

@@ -1,0 +1,162 @@
+//! What the hash pickers share: the key → endpoint order of a table, the
+//! fallback policy for requests without a key, ordered fallback past
+//! endpoints that are down, and bounded load.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{pending_le, Loads, PeakEwmaP2c, PickContext, Picker, Policy};
+use crate::key::{endpoint_hash, mix64};
+
+/// Options of the hash policies (`ring-hash`, `maglev`, `rendezvous`).
+///
+/// ```
+/// use fulcrum_balance::pick::{HashOptions, Maglev, PendingP2c};
+///
+/// let policy = Maglev::default().options(
+///     HashOptions::default().balance_factor(1.25).fallback(PendingP2c),
+/// );
+/// # drop(policy);
+/// ```
+#[derive(Clone)]
+pub struct HashOptions {
+    pub(crate) balance_factor: Option<f64>,
+    pub(crate) fallback: Arc<dyn Policy>,
+}
+
+impl fmt::Debug for HashOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HashOptions")
+            .field("balance_factor", &self.balance_factor)
+            .field("fallback", &self.fallback.name())
+            .finish()
+    }
+}
+
+impl Default for HashOptions {
+    fn default() -> Self {
+        HashOptions {
+            balance_factor: None,
+            fallback: Arc::new(PeakEwmaP2c),
+        }
+    }
+}
+
+impl HashOptions {
+    /// Bounded-load consistent hashing (Mirrokni, Thorup, Zadimoghaddam):
+    /// an endpoint already at `⌈c · (in flight + 1) · weight / total weight⌉`
+    /// requests is skipped in the picker's fallback order. `c` is clamped to
+    /// at least 1; 1.25 is typical. Keeping the total in-flight count costs
+    /// a shared atomic update per request.
+    pub fn balance_factor(mut self, c: f64) -> Self {
+        self.balance_factor = (c.is_finite()).then_some(c.max(1.0));
+        self
+    }
+
+    /// The policy for requests without a key (`ewma` by default).
+    pub fn fallback(mut self, policy: impl Policy) -> Self {
+        self.fallback = Arc::new(policy);
+        self
+    }
+
+    /// The fallback policy, shared.
+    pub fn fallback_arc(mut self, policy: Arc<dyn Policy>) -> Self {
+        self.fallback = policy;
+        self
+    }
+}
+
+/// A key → endpoint order: home first, then the fallbacks.
+pub(crate) trait HashTable: Send + Sync + fmt::Debug + 'static {
+    /// Candidate indices (into the `Loads` the table was built from) for a
+    /// mixed key. Finite; may repeat an index.
+    type Order<'a>: Iterator<Item = usize>
+    where
+        Self: 'a;
+
+    fn order(&self, key: u64) -> Self::Order<'_>;
+}
+
+/// The endpoints as hash tables see them: identity hash and weight, by
+/// index in the `Loads`.
+pub(crate) fn identities(loads: &Loads<'_>) -> Vec<(u64, u32)> {
+    (0..loads.len())
+        .map(|i| (endpoint_hash(loads.endpoint(i).addr()), loads.weight(i)))
+        .collect()
+}
+
+/// The picker of every hash policy.
+pub(crate) struct HashPicker<T> {
+    table: T,
+    fallback: Box<dyn Picker>,
+    factor: Option<f64>,
+    total_weight: f64,
+}
+
+impl<T: fmt::Debug> fmt::Debug for HashPicker<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HashPicker")
+            .field("table", &self.table)
+            .field("factor", &self.factor)
+            .finish()
+    }
+}
+
+/// Builds the picker of a hash policy over `loads`.
+pub(crate) fn picker<T: HashTable>(
+    table: T,
+    loads: &Loads<'_>,
+    options: &HashOptions,
+) -> Box<dyn Picker> {
+    let total_weight = (0..loads.len())
+        .map(|i| f64::from(loads.weight(i)))
+        .sum::<f64>();
+    Box::new(HashPicker {
+        table,
+        fallback: options.fallback.build(loads),
+        factor: options.balance_factor,
+        total_weight: total_weight.max(1.0),
+    })
+}
+
+/// The active endpoint with the least `(in_flight + 1) / weight`.
+fn least_loaded_active(loads: &Loads<'_>) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for i in (0..loads.len()).filter(|&i| loads.is_active(i)) {
+        if best.is_none_or(|b| !pending_le(loads, b, i)) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+impl<T: HashTable> Picker for HashPicker<T> {
+    #[inline]
+    fn pick(&self, cx: &mut PickContext<'_>) -> Option<usize> {
+        let n = cx.loads().len();
+        if n == 0 {
+            return None;
+        }
+        let Some(key) = cx.key() else {
+            return self.fallback.pick(cx);
+        };
+        let loads = *cx.loads();
+        // The load bound, if any: ⌈c · (total in flight + 1) · w / W⌉.
+        let bound = self
+            .factor
+            .zip(loads.total_in_flight())
+            .map(|(c, total)| c * (total as f64 + 1.0) / self.total_weight);
+        let fits = |i: usize| {
+            loads.is_active(i)
+                && bound.is_none_or(|per_weight| {
+                    let cap = (per_weight * f64::from(loads.weight(i))).ceil();
+                    f64::from(loads.in_flight(i)) + 1.0 <= cap
+                })
+        };
+        if let Some(i) = self.table.order(mix64(key)).find(|&i| i < n && fits(i)) {
+            return Some(i);
+        }
+        // Every candidate is down or over its bound: the least loaded.
+        least_loaded_active(&loads)
+    }
+}
