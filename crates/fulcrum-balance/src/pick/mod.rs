@@ -23,7 +23,8 @@
 //! [`key`](crate::key)) to the same endpoint in every client, fall back in
 //! their own order when that endpoint is down or over its load bound
 //! ([`HashOptions::balance_factor`]), and send requests without a key to a
-//! fallback policy (`ewma` by default).
+//! fallback policy (`ewma` by default). [`Sticky`] keeps sessions on the
+//! endpoint they were first placed on, whatever policy placed them.
 //!
 //! # Writing your own
 //!
@@ -73,8 +74,12 @@ mod random;
 mod rendezvous;
 mod ring_hash;
 mod round_robin;
+mod sticky;
 mod weighted_random;
 mod weighted_round_robin;
+
+#[cfg(test)]
+mod hash_tests;
 
 pub use ewma::PeakEwmaP2c;
 pub use hashed::HashOptions;
@@ -85,6 +90,7 @@ pub use random::Random;
 pub use rendezvous::Rendezvous;
 pub use ring_hash::RingHash;
 pub use round_robin::RoundRobin;
+pub use sticky::Sticky;
 pub use weighted_random::WeightedRandom;
 pub use weighted_round_robin::WeightedRoundRobin;
 
@@ -413,6 +419,8 @@ pub(crate) mod testing {
     pub(crate) struct Fixture {
         pub(crate) slots: Vec<Arc<Slot>>,
         pub(crate) weights: Vec<u32>,
+        /// Total in flight, as the balancer keeps it for bounded load.
+        pub(crate) total: AtomicU64,
     }
 
     impl Fixture {
@@ -431,7 +439,43 @@ pub(crate) mod testing {
             Fixture {
                 slots,
                 weights: weights.to_vec(),
+                total: AtomicU64::new(0),
             }
+        }
+
+        /// Endpoints 10.0.x.y:80 numbered `ids`, all of weight 1: removing
+        /// an id leaves the others' identities unchanged.
+        pub(crate) fn numbered(ids: impl IntoIterator<Item = u16>) -> Self {
+            let slots: Vec<Arc<Slot>> = ids
+                .into_iter()
+                .map(|i| {
+                    let addr = std::net::SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 80));
+                    Arc::new(Slot::detached(Endpoint::new(addr), &EwmaConfig::default()))
+                })
+                .collect();
+            let weights = vec![1; slots.len()];
+            Fixture {
+                slots,
+                weights,
+                total: AtomicU64::new(0),
+            }
+        }
+
+        /// The endpoint (address) each key maps to.
+        pub(crate) fn owners(
+            &self,
+            policy: &dyn Policy,
+            keys: impl Iterator<Item = u64>,
+        ) -> Vec<std::net::SocketAddr> {
+            let picker = policy.build(&self.loads());
+            let mut rng = fastrand::Rng::with_seed(0);
+            keys.map(|k| {
+                let mut cx = PickContext::new(self.loads(), &mut rng, Some(k));
+                self.slots[picker.pick(&mut cx).expect("a pick")]
+                    .endpoint
+                    .addr()
+            })
+            .collect()
         }
 
         pub(crate) fn equal(n: usize) -> Self {
@@ -439,7 +483,7 @@ pub(crate) mod testing {
         }
 
         pub(crate) fn loads(&self) -> Loads<'_> {
-            Loads::new(&self.slots, &self.weights)
+            Loads::new(&self.slots, &self.weights).with_total(Some(&self.total))
         }
 
         /// Picks `count` times with a fixed seed and returns the indices.
