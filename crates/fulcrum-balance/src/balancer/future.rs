@@ -8,7 +8,7 @@ use fulcrum_core::BoxError;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::{Classifier, Error, Outcome, Shared};
+use super::{Classifier, Error, Outcome, Picked, Shared};
 use crate::slot::Slot;
 
 /// The dispatch time of a request that is not timed (see
@@ -135,9 +135,7 @@ where
 {
     #[inline]
     pub(crate) fn dispatch(
-        slot: Arc<Slot>,
-        generation: u32,
-        svc: S,
+        picked: Picked<S>,
         req: Req,
         start: u64,
         classify: Classifier<S::Response, S::Error>,
@@ -146,10 +144,10 @@ where
     ) -> Self {
         ResponseFuture {
             state: State::Ready {
-                svc,
+                svc: picked.service,
                 req: Some(req),
             },
-            guard: Some(LoadGuard::new(slot, generation, start)),
+            guard: Some(LoadGuard::new(picked.slot, picked.generation, start)),
             classify,
             seed,
             key,
@@ -186,19 +184,11 @@ fn take_out_of_service<S: Send + Sync + 'static>(guard: &LoadGuard) -> Option<Ar
 }
 
 /// Another active endpoint from the balancer's current snapshot.
-fn pick_another<S: Clone>(
-    shared: &Shared<S>,
-    seed: u64,
-    key: Option<u64>,
-) -> Option<(Arc<Slot>, u32, S)> {
+fn pick_another<S: Clone>(shared: &Shared<S>, seed: u64, key: Option<u64>) -> Option<Picked<S>> {
     let snap = shared.snapshot.load();
     let mut rng = fastrand::Rng::with_seed(seed);
     let (i, _) = snap.choose(&mut rng, key)?;
-    Some((
-        snap.ready[i].clone(),
-        snap.generations[i],
-        snap.services[i].clone(),
-    ))
+    Some(snap.take(i))
 }
 
 impl<S, Req> Future for ResponseFuture<S, Req>
@@ -239,11 +229,15 @@ where
                             .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
                         drop(guard);
                         match next {
-                            Some((slot, generation, svc)) if slot.endpoint.addr() != endpoint => {
+                            Some(picked) if picked.slot.endpoint.addr() != endpoint => {
                                 let req = req.take();
                                 let start = fulcrum_core::time::now();
-                                *this.guard = Some(LoadGuard::new(slot, generation, start));
-                                this.state.set(State::Ready { svc, req });
+                                *this.guard =
+                                    Some(LoadGuard::new(picked.slot, picked.generation, start));
+                                this.state.set(State::Ready {
+                                    svc: picked.service,
+                                    req,
+                                });
                             }
                             _ => {
                                 let error = Error::NotReady {

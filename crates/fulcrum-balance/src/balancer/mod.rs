@@ -170,6 +170,25 @@ impl<S> Snapshot<S> {
     }
 }
 
+/// What a pick hands a request: the endpoint, and a clone of its service.
+pub(crate) struct Picked<S> {
+    pub(crate) slot: Arc<Slot>,
+    /// The generation of `service` (see `Slot::install`).
+    pub(crate) generation: u32,
+    pub(crate) service: S,
+}
+
+impl<S: Clone> Snapshot<S> {
+    #[inline]
+    pub(crate) fn take(&self, i: usize) -> Picked<S> {
+        Picked {
+            slot: self.ready[i].clone(),
+            generation: self.generations[i],
+            service: self.services[i].clone(),
+        }
+    }
+}
+
 pub(crate) type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// State shared by every clone of a balancer (and, weakly, by its driver and
@@ -558,7 +577,7 @@ where
                     None if self.time_all => fulcrum_core::time::now(),
                     None => {
                         self.tick = self.tick.wrapping_add(1);
-                        if self.tick % UNTIMED_STRIDE == 0 {
+                        if self.tick.is_multiple_of(UNTIMED_STRIDE) {
                             fulcrum_core::time::now()
                         } else {
                             future::UNTIMED
@@ -566,9 +585,7 @@ where
                     }
                 };
                 ResponseFuture::dispatch(
-                    snap.ready[i].clone(),
-                    snap.generations[i],
-                    snap.services[i].clone(),
+                    snap.take(i),
                     req,
                     start,
                     self.classify,
