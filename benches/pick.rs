@@ -6,7 +6,9 @@
 //! (`poll_ready` + `call` + await) on a current-thread runtime, over trivial
 //! in-memory endpoints, so what is measured is the balancer itself.
 //!
-//! Then 2-thread scaling at N = 100: two OS threads sharing clones of one
+//! Then the hash pickers alone (`hash …` lines): the cost of one pick with
+//! no request around it, and the time to rebuild the picker (a membership
+//! change), at N = 10, 100, 1000. Then 2-thread scaling at N = 100: two OS threads sharing clones of one
 //! balancer, against one thread, with inner services doing ~0, ~100 and
 //! ~500 ns of work per request; and, as the machine's own reference, two
 //! threads with one balancer each.
@@ -116,6 +118,8 @@ where
         .seed(1)
         .endpoints(endpoints)
         .build(make_fn(move |_: &Endpoint| svc.clone()))
+        // Every request is keyed (the hash pickers use it, others ignore it).
+        .with_key_extractor(|req: &u64| Some(*req))
 }
 
 async fn until_ready<S: Service<u64>>(lb: &Balancer<S, u64>, n: usize) {
@@ -141,6 +145,15 @@ where
 }
 
 fn bench_fulcrum(cfg: &Config, policy: &str, n: usize) -> f64 {
+    // Rendezvous scores every endpoint per pick (O(n)): fewer requests.
+    let cfg = &Config {
+        runs: cfg.runs,
+        requests: if policy == "rendezvous" {
+            (cfg.requests / (1 + n as u64 / 10)).max(10_000)
+        } else {
+            cfg.requests
+        },
+    };
     runtime().block_on(async {
         let mut lb = fulcrum_balancer(policy, n);
         until_ready(&lb, n).await;
@@ -272,6 +285,27 @@ fn main() {
                     println!("pick policy={policy} n={n} fulcrum_ns={ours:.1} tower_ns=- ratio=-")
                 }
             }
+        }
+    }
+    // The hash pickers alone: pure pick cost (no request around it) and the
+    // time to rebuild for 1000 endpoints (a membership change).
+    for policy in ["ring-hash", "maglev", "rendezvous"] {
+        for n in [10usize, 100, 1000] {
+            let endpoints: Vec<Endpoint> = (0..n)
+                .map(|i| Endpoint::new(([10, 0, (i >> 8) as u8, i as u8], 80).into()))
+                .collect();
+            let policy_impl = fulcrum::pick::by_name(policy).unwrap();
+            let picks = if policy == "rendezvous" {
+                20_000
+            } else {
+                2_000_000
+            };
+            let runs: Vec<_> = (0..cfg.runs)
+                .map(|_| fulcrum::pick::measure(&*policy_impl, &endpoints, picks))
+                .collect();
+            let pick_ns = median(runs.iter().map(|m| m.pick_ns).collect());
+            let build_ms = median(runs.iter().map(|m| m.build.as_secs_f64() * 1e3).collect());
+            println!("hash policy={policy} n={n} pick_ns={pick_ns:.1} rebuild_ms={build_ms:.2}");
         }
     }
     let per_thread: u64 = if quick { 1_000_000 } else { 5_000_000 };

@@ -4,8 +4,9 @@
 //! keeps a set of endpoints (instances of the service you call), measures
 //! their load and latency, and picks one per request with a policy — P2C on
 //! peak-EWMA latency by default, plus P2C on in-flight requests, least
-//! connections, round robin, smooth weighted round robin, random and
-//! weighted random.
+//! connections, round robin, smooth weighted round robin, random, weighted
+//! random, and hash affinity (ring, Maglev, rendezvous, bounded load, sticky
+//! sessions).
 //!
 //! This facade re-exports the crates behind features:
 //!
@@ -47,6 +48,7 @@ pub mod discovery {
 
 #[cfg(feature = "balance")]
 pub use fulcrum_balance::{
-    balancer, channel, make_fn, pick, stats, updates, Backoff, BalanceLayer, Balancer, Builder,
-    Classifier, EndpointState, Error, MakeFn, Outcome, ResponseFuture, Stats, Updater, Updates,
+    balancer, channel, key, make_fn, pick, stats, updates, Backoff, BalanceLayer, Balancer,
+    Builder, Classifier, EndpointState, Error, MakeFn, Outcome, ResponseFuture, Stats, Updater,
+    Updates,
 };

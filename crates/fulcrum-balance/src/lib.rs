@@ -4,6 +4,7 @@
 //! * [`Balancer`] — the service, its [`Builder`] and [`BalanceLayer`]
 //!   ([`balancer`] module).
 //! * [`pick`] — the policies and the traits to write your own.
+//! * [`key`] — affinity keys for the hash policies.
 //! * [`updates`] — feeding endpoint sets by hand.
 //! * [`stats`] — what the balancer knows, as JSON-ready data.
 //!

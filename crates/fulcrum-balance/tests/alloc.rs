@@ -77,7 +77,15 @@ fn the_request_path_does_not_allocate() {
         .build()
         .unwrap();
     let mut cx = Context::from_waker(Waker::noop());
-    for &policy in pick::POLICY_NAMES {
+    let mut policies: Vec<(String, std::sync::Arc<dyn pick::Policy>)> = pick::POLICY_NAMES
+        .iter()
+        .map(|&name| (name.to_owned(), pick::by_name(name).unwrap()))
+        .collect();
+    policies.push((
+        "sticky(ewma)".to_owned(),
+        std::sync::Arc::new(pick::Sticky::new(pick::PeakEwmaP2c)),
+    ));
+    for (policy, policy_impl) in &policies {
         for n in [1u16, 2, 10, 100] {
             let endpoints: Vec<_> = (0..n)
                 .map(|i| {
@@ -87,8 +95,7 @@ fn the_request_path_does_not_allocate() {
                 .collect();
             let mut lb: Balancer<Echo, u64> = rt.block_on(async {
                 let lb = Balancer::builder()
-                    .policy_name(policy)
-                    .unwrap()
+                    .policy_arc(policy_impl.clone())
                     .seed(1)
                     .endpoints(endpoints)
                     .build(make_fn(|_: &Endpoint| Echo))
