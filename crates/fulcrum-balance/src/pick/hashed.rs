@@ -85,6 +85,13 @@ pub(crate) fn identities(loads: &Loads<'_>) -> Vec<(u64, u32)> {
         .collect()
 }
 
+/// Candidates tried in the policy's order before settling for the least
+/// loaded endpoint. The ready set is rebuilt without down endpoints, and
+/// with c ≥ 1 some endpoint is always under its bound, so a short walk
+/// finds one; the cap keeps the worst case (rendezvous rescans n endpoints
+/// per step) at O(32 n).
+const MAX_CANDIDATES: usize = 32;
+
 /// The picker of every hash policy.
 pub(crate) struct HashPicker<T> {
     table: T,
@@ -153,7 +160,12 @@ impl<T: HashTable> Picker for HashPicker<T> {
                     f64::from(loads.in_flight(i)) + 1.0 <= cap
                 })
         };
-        if let Some(i) = self.table.order(mix64(key)).find(|&i| i < n && fits(i)) {
+        if let Some(i) = self
+            .table
+            .order(mix64(key))
+            .take(MAX_CANDIDATES)
+            .find(|&i| i < n && fits(i))
+        {
             return Some(i);
         }
         // Every candidate is down or over its bound: the least loaded.

@@ -1,3 +1,5 @@
+use std::collections::BinaryHeap;
+
 use super::hashed::{identities, picker, HashOptions, HashTable};
 use super::{Loads, Picker, Policy};
 use crate::key::mix64;
@@ -59,6 +61,33 @@ impl Maglev {
     }
 }
 
+/// An endpoint's place in the population order: its next turn is at
+/// `(taken + 1) / weight`; the heap pops the earliest.
+#[derive(PartialEq, Eq)]
+struct Turn {
+    taken: u64,
+    weight: u64,
+    identity: u64,
+    index: usize,
+}
+
+impl Ord for Turn {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // (a+1)/wa < (b+1)/wb ⇔ (a+1)·wb < (b+1)·wa; reversed for a max-heap.
+        let mine = u128::from(self.taken + 1) * u128::from(other.weight);
+        let theirs = u128::from(other.taken + 1) * u128::from(self.weight);
+        theirs
+            .cmp(&mine)
+            .then_with(|| other.identity.cmp(&self.identity))
+    }
+}
+
+impl PartialOrd for Turn {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct MaglevTable {
     table: Box<[u32]>,
@@ -84,34 +113,35 @@ impl MaglevTable {
             .iter()
             .map(|&(h, _)| mix64(h ^ 0x5851_F42D_4C95_7F2D) % (size - 1) + 1)
             .collect();
-        let max_weight = u64::from(endpoints.iter().map(|&(_, w)| w).max().unwrap_or(1).max(1));
+        // Each endpoint's next turn comes at (taken + 1) / weight: a heap
+        // serves turns in that order (ties by identity), so weights are
+        // honoured in O(M log n) whatever their spread.
+        let mut turns: BinaryHeap<Turn> = order
+            .iter()
+            .map(|&i| Turn {
+                taken: 0,
+                weight: u64::from(endpoints[i].1.max(1)),
+                identity: endpoints[i].0,
+                index: i,
+            })
+            .collect();
         let mut next = vec![0u64; n];
-        let mut taken = vec![0u64; n];
         let mut table = vec![u32::MAX; m];
         let mut filled = 0;
-        let mut round = 0u64;
         while filled < m {
-            round += 1;
-            for &i in &order {
-                // Weighted turns: after `round` rounds, endpoint i has had
-                // round · w_i / w_max of them.
-                if taken[i] * max_weight >= round * u64::from(endpoints[i].1.max(1)) {
-                    continue;
-                }
-                loop {
-                    let slot = ((offset[i] + next[i] * skip[i]) % size) as usize;
-                    next[i] += 1;
-                    if table[slot] == u32::MAX {
-                        table[slot] = i as u32;
-                        taken[i] += 1;
-                        filled += 1;
-                        break;
-                    }
-                }
-                if filled == m {
+            let Some(mut turn) = turns.pop() else { break };
+            let i = turn.index;
+            loop {
+                let slot = ((offset[i] + next[i] * skip[i]) % size) as usize;
+                next[i] += 1;
+                if table[slot] == u32::MAX {
+                    table[slot] = i as u32;
+                    filled += 1;
                     break;
                 }
             }
+            turn.taken += 1;
+            turns.push(turn);
         }
         MaglevTable {
             table: table.into(),
@@ -178,6 +208,6 @@ impl Policy for Maglev {
     }
 
     fn tracks_total_load(&self) -> bool {
-        self.options.balance_factor.is_some()
+        self.options.balance_factor.is_some() || self.options.fallback.tracks_total_load()
     }
 }

@@ -45,12 +45,15 @@ impl Scores {
     }
 
     /// Score of endpoint `i` for `key`; ties are broken by identity.
+    ///
+    /// `u` is strictly inside (0, 1): 52 random bits plus a half, exactly
+    /// representable. The logarithm is libm's pure-Rust one, not the
+    /// platform's, so every machine computes the same scores bit for bit.
     #[inline]
     fn score(&self, key: u64, i: usize) -> (f64, u64) {
         let h = self.hashes[i];
-        // u in (0, 1): 53 random bits, centred so that neither end occurs.
-        let u = ((mix64(key ^ h) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        (self.weights[i] / -u.ln(), h)
+        let u = ((mix64(key ^ h) >> 12) as f64 + 0.5) / (1u64 << 52) as f64;
+        (self.weights[i] / -libm::log(u), h)
     }
 }
 
@@ -115,6 +118,6 @@ impl Policy for Rendezvous {
     }
 
     fn tracks_total_load(&self) -> bool {
-        self.options.balance_factor.is_some()
+        self.options.balance_factor.is_some() || self.options.fallback.tracks_total_load()
     }
 }

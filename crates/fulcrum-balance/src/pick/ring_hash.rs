@@ -59,12 +59,15 @@ pub(crate) struct Ring {
 impl Ring {
     pub(crate) fn new(endpoints: &[(u64, u32)], vnodes: u32) -> Ring {
         let n = endpoints.len();
-        let mean = endpoints.iter().map(|&(_, w)| f64::from(w)).sum::<f64>() / n.max(1) as f64;
+        // Integer sums: the same in every client whatever the order.
+        let weight_sum: u64 = endpoints.iter().map(|&(_, w)| u64::from(w)).sum();
+        let mean = weight_sum as f64 / n.max(1) as f64;
         let wanted: Vec<f64> = endpoints
             .iter()
             .map(|&(_, w)| f64::from(vnodes) * f64::from(w) / mean.max(1e-9))
             .collect();
-        let total: f64 = wanted.iter().sum();
+        // Σ wanted = vnodes · n exactly.
+        let total = f64::from(vnodes) * n as f64;
         let scale = if total > MAX_POINTS as f64 {
             MAX_POINTS as f64 / total
         } else {
@@ -150,6 +153,6 @@ impl Policy for RingHash {
     }
 
     fn tracks_total_load(&self) -> bool {
-        self.options.balance_factor.is_some()
+        self.options.balance_factor.is_some() || self.options.fallback.tracks_total_load()
     }
 }
