@@ -112,15 +112,21 @@ where
     S: Service<u64> + Clone + Send + Sync + 'static,
 {
     let endpoints = (0..n).map(|i| Endpoint::new(([127, 0, 0, 1], 40_000 + i as u16).into()));
-    Balancer::builder()
+    let lb = Balancer::builder()
         .policy_name(policy)
         .unwrap()
         .seed(1)
         .endpoints(endpoints)
-        .build(make_fn(move |_: &Endpoint| svc.clone()))
-        // Every request is keyed (the hash pickers use it, others ignore it).
-        .with_key_extractor(|req: &u64| Some(*req))
+        .build(make_fn(move |_: &Endpoint| svc.clone()));
+    if HASH_POLICIES.contains(&policy) {
+        // Every request keyed: the hash pickers take their keyed path.
+        lb.with_key_extractor(|req: &u64| Some(*req))
+    } else {
+        lb
+    }
 }
+
+const HASH_POLICIES: [&str; 3] = ["ring-hash", "maglev", "rendezvous"];
 
 async fn until_ready<S: Service<u64>>(lb: &Balancer<S, u64>, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -289,7 +295,7 @@ fn main() {
     }
     // The hash pickers alone: pure pick cost (no request around it) and the
     // time to rebuild for 1000 endpoints (a membership change).
-    for policy in ["ring-hash", "maglev", "rendezvous"] {
+    for policy in HASH_POLICIES {
         for n in [10usize, 100, 1000] {
             let endpoints: Vec<Endpoint> = (0..n)
                 .map(|i| Endpoint::new(([10, 0, (i >> 8) as u8, i as u8], 80).into()))

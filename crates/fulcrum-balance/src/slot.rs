@@ -54,6 +54,9 @@ pub(crate) struct Slot {
     pub(crate) ewma: PeakEwma,
     /// In flight, and (packed in the same word) finished: see [`InFlight`].
     pub(crate) in_flight: InFlight,
+    /// The balancer's total in-flight count, when its policy reads it
+    /// (bounded-load hashing). Read on every request: kept with the hot fields.
+    pub(crate) total: Option<Arc<AtomicU64>>,
     /// `generation << 8 | EndpointState`.
     state: AtomicU32,
     pub(crate) failures: AtomicU64,
@@ -63,9 +66,6 @@ pub(crate) struct Slot {
     pub(crate) priority: AtomicU32,
     /// Consecutive readiness failures, for the backoff exponent.
     pub(crate) not_ready_streak: AtomicU32,
-    /// The balancer's total in-flight count, when its policy reads it
-    /// (bounded-load hashing).
-    pub(crate) total: Option<Arc<AtomicU64>>,
     /// The balancer's shared state, type-erased: a request whose endpoint
     /// fails readiness upgrades it to pick another endpoint. Weak, so
     /// in-flight requests do not keep a dropped balancer alive.
