@@ -14,6 +14,14 @@ use fulcrum_balance::{make_fn, Balancer};
 use fulcrum_core::Endpoint;
 use tower::{service_fn, Service, ServiceExt};
 
+/// The last octet of an endpoint's IPv4 address: its number here.
+fn number(ep: &Endpoint) -> u8 {
+    match ep.addr().ip() {
+        std::net::IpAddr::V4(v4) => v4.octets()[3],
+        std::net::IpAddr::V6(_) => unreachable!("the tests use IPv4"),
+    }
+}
+
 fn endpoints(n: u8) -> Vec<Endpoint> {
     (0..n)
         .map(|i| Endpoint::new(SocketAddr::from(([127, 0, 1, i], 80))))
@@ -74,16 +82,7 @@ async fn bounded_load_holds_under_one_hot_key() {
     ] {
         let m = meter.clone();
         let make = make_fn(move |ep: &Endpoint| {
-            let index = usize::from(
-                ep.addr()
-                    .ip()
-                    .to_string()
-                    .rsplit('.')
-                    .next()
-                    .unwrap()
-                    .parse::<u8>()
-                    .unwrap(),
-            );
+            let index = usize::from(number(ep));
             let m = m.clone();
             service_fn(move |delay_ms: u64| {
                 let m = m.clone();
@@ -155,15 +154,7 @@ async fn without_a_factor_a_hot_key_stays_on_one_endpoint() {
     let s = served.clone();
     let make = make_fn(move |ep: &Endpoint| {
         let s = s.clone();
-        let last = ep
-            .addr()
-            .ip()
-            .to_string()
-            .rsplit('.')
-            .next()
-            .unwrap()
-            .parse::<u8>()
-            .unwrap();
+        let last = number(ep);
         service_fn(move |_: u64| {
             s[&last].fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, Infallible>(()) }

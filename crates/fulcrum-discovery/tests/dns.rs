@@ -22,6 +22,13 @@ fn fast() -> DiscoveryConfig {
     }
 }
 
+/// A/AAAA discovery of `host.test.internal:port` from `dns`, with `config`.
+fn host(dns: &DnsServer, host_port: &str, config: DiscoveryConfig) -> Discovery {
+    Discovery::new(&format!("dns://{}/{host_port}", dns.addr))
+        .unwrap()
+        .with_config(config)
+}
+
 fn addrs(set: &EndpointSet) -> Vec<String> {
     let mut v: Vec<String> = set.iter().map(|e| e.addr().to_string()).collect();
     v.sort();
@@ -128,10 +135,7 @@ async fn a_record_change_is_seen_within_ttl_plus_one_second_without_requests() {
         min_ttl: Duration::from_millis(500),
         ..fast()
     };
-    let (mut stream, _) = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
-        .unwrap()
-        .with_config(config)
-        .stream();
+    let (mut stream, _) = host(&dns, "api.test.internal:80", config).stream();
     assert_eq!(
         addrs(&stream.next().await.unwrap().unwrap()),
         ["127.0.0.2:80"]
@@ -158,10 +162,7 @@ async fn ttls_are_clamped_both_ways() {
         jitter: 0.0,
         ..fast()
     };
-    let (mut stream, _) = Discovery::new(&format!("dns://{}/short.test.internal:80", dns.addr))
-        .unwrap()
-        .with_config(config)
-        .stream();
+    let (mut stream, _) = host(&dns, "short.test.internal:80", config).stream();
     stream.next().await.unwrap().unwrap();
     let after_first = dns.queries();
     let _ = timeout(Duration::from_secs(2), stream.next()).await;
@@ -179,10 +180,7 @@ async fn ttls_are_clamped_both_ways() {
         jitter: 0.0,
         ..fast()
     };
-    let (mut stream, _) = Discovery::new(&format!("dns://{}/long.test.internal:80", dns.addr))
-        .unwrap()
-        .with_config(config)
-        .stream();
+    let (mut stream, _) = host(&dns, "long.test.internal:80", config).stream();
     stream.next().await.unwrap().unwrap();
     let after_first = dns.queries();
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -199,10 +197,7 @@ async fn ttls_are_clamped_both_ways() {
 async fn when_the_server_stops_the_last_set_stays_and_recovery_follows() {
     let mut dns = DnsServer::start().await;
     dns.set_ips("api", &[ip("127.0.0.2")], 1).await;
-    let (mut stream, _) = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
-        .unwrap()
-        .with_config(fast())
-        .stream();
+    let (mut stream, _) = host(&dns, "api.test.internal:80", fast()).stream();
     let first = stream.next().await.unwrap().unwrap();
     dns.stop().await;
     let err = timeout(Duration::from_secs(5), stream.next())
@@ -250,10 +245,7 @@ async fn nxdomain_keeps_the_last_set_or_empties_it_as_configured() {
     for (on_empty, expect_empty) in [(OnEmpty::KeepLast, false), (OnEmpty::Empty, true)] {
         dns.set_ips("api", &[ip("127.0.0.2")], 1).await;
         let config = DiscoveryConfig { on_empty, ..fast() };
-        let (mut stream, _) = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
-            .unwrap()
-            .with_config(config)
-            .stream();
+        let (mut stream, _) = host(&dns, "api.test.internal:80", config).stream();
         stream.next().await.unwrap().unwrap();
         dns.set_ips("api", &[], 1).await;
         let next = timeout(Duration::from_secs(3), stream.next())
@@ -294,10 +286,7 @@ async fn an_early_refresh_is_rate_limited() {
         max_ttl: Duration::from_secs(3600),
         ..fast()
     };
-    let (mut stream, refresh) = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
-        .unwrap()
-        .with_config(config)
-        .stream();
+    let (mut stream, refresh) = host(&dns, "api.test.internal:80", config).stream();
     stream.next().await.unwrap().unwrap();
     dns.set_ips("api", &[ip("127.0.0.3")], 3600).await;
     let asked = Instant::now();
@@ -326,10 +315,7 @@ async fn the_tower_adapter_turns_set_changes_into_inserts_and_removes() {
         min_ttl: Duration::from_millis(300),
         ..fast()
     };
-    let mut discover = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
-        .unwrap()
-        .with_config(config)
-        .into_discover(|ep| ep.addr());
+    let mut discover = host(&dns, "api.test.internal:80", config).into_discover(|ep| ep.addr());
     let mut inserted = Vec::new();
     for _ in 0..2 {
         match discover.next().await.unwrap().unwrap() {
@@ -407,10 +393,7 @@ async fn refresh_config_extremes_neither_panic_nor_spin() {
         min_refresh_interval: Duration::MAX,
         ..fast()
     };
-    let (mut stream, refresh) = Discovery::new(&format!("dns://{}/api.test.internal:80", dns.addr))
-        .unwrap()
-        .with_config(config)
-        .stream();
+    let (mut stream, refresh) = host(&dns, "api.test.internal:80", config).stream();
     stream.next().await.unwrap().unwrap();
     refresh.refresh();
     let _ = timeout(Duration::from_millis(300), stream.next()).await;

@@ -64,6 +64,17 @@ impl HashOptions {
         self.fallback = policy;
         self
     }
+
+    /// [`Policy::uses_latency`] of a hash policy with these options: the
+    /// table never reads latency, the fallback may.
+    pub(crate) fn uses_latency(&self) -> bool {
+        self.fallback.uses_latency()
+    }
+
+    /// [`Policy::tracks_total_load`] of a hash policy with these options.
+    pub(crate) fn tracks_total_load(&self) -> bool {
+        self.balance_factor.is_some() || self.fallback.tracks_total_load()
+    }
 }
 
 /// A key → endpoint order: home first, then the fallbacks.

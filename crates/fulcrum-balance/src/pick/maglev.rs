@@ -204,10 +204,10 @@ impl Policy for Maglev {
     }
 
     fn uses_latency(&self) -> bool {
-        self.options.fallback.uses_latency()
+        self.options.uses_latency()
     }
 
     fn tracks_total_load(&self) -> bool {
-        self.options.balance_factor.is_some() || self.options.fallback.tracks_total_load()
+        self.options.tracks_total_load()
     }
 }
