@@ -818,3 +818,71 @@ async fn only_the_most_preferred_priority_tier_serves() {
     wait_ready(&lb, 1).await;
     assert_eq!(send(&mut lb).await.unwrap(), addr(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_churn_under_load_loses_no_request() {
+    for policy in ["ewma", "maglev", "round-robin"] {
+        let farm = Farm::uniform(8, Duration::from_millis(1));
+        let (tx, rx) = channel(set(&[0, 1, 2, 3]));
+        let lb =
+            balancer(&farm, policy, rx).with_key_extractor(|req: &u32| Some(u64::from(*req % 64)));
+        wait_ready(&lb, 4).await;
+        let stop = tokio::time::Instant::now() + Duration::from_millis(1500);
+        // Every 3 ms a different non-empty subset of the 8 endpoints.
+        let churn = tokio::spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(99);
+            let mut updates = 0;
+            while tokio::time::Instant::now() < stop {
+                let ids: Vec<u16> = (0..8).filter(|_| rng.bool()).collect();
+                let ids = if ids.is_empty() {
+                    vec![rng.u16(0..8)]
+                } else {
+                    ids
+                };
+                tx.update(set(&ids));
+                updates += 1;
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            (tx, updates)
+        });
+        let load: Vec<_> = (0..8u32)
+            .map(|t| {
+                let mut lb = lb.clone();
+                tokio::spawn(async move {
+                    let mut sent = 0u32;
+                    while tokio::time::Instant::now() < stop && sent < 100_000 {
+                        let req = t * 1_000_000 + sent;
+                        lb.ready()
+                            .await
+                            .expect("an endpoint is always there")
+                            .call(req)
+                            .await
+                            .expect("no request is lost to churn");
+                        sent += 1;
+                    }
+                    sent
+                })
+            })
+            .collect();
+        let mut sent = 0;
+        for task in load {
+            sent += task.await.unwrap();
+        }
+        let (_tx, updates) = churn.await.unwrap();
+        assert!(
+            updates > 50 && sent > 1_000,
+            "{policy}: {updates} updates, {sent} requests"
+        );
+        // Every request ended: nothing in flight, nothing left draining.
+        assert!(
+            eventually(Duration::from_secs(5), || lb
+                .stats()
+                .endpoints
+                .iter()
+                .all(|e| e.in_flight == 0 && e.state != EndpointState::Draining))
+            .await,
+            "{policy}: {:?}",
+            lb.stats()
+        );
+    }
+}
