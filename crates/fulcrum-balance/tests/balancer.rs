@@ -886,3 +886,36 @@ async fn membership_churn_under_load_loses_no_request() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_call_with_nothing_to_pick_waits_for_an_endpoint_instead_of_failing() {
+    let farm = Farm::uniform(1, Duration::ZERO);
+    let (tx, rx) = channel(EndpointSet::empty());
+    let mut lb = Balancer::builder()
+        .ready_timeout(Duration::from_secs(30))
+        .updates(rx)
+        .build::<u32, _>(farm.make());
+    // As if the set emptied between poll_ready and call.
+    let call = tokio::spawn(lb.call(0));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!call.is_finished(), "the call must wait, not fail");
+    tx.update(set(&[0]));
+    let served = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .expect("woken by the update")
+        .unwrap()
+        .unwrap();
+    assert_eq!(served, addr(0));
+
+    // With no endpoint coming, it fails at the deadline.
+    let (_tx, rx) = channel(EndpointSet::empty());
+    let mut lb = Balancer::builder()
+        .ready_timeout(Duration::from_millis(100))
+        .updates(rx)
+        .build::<u32, _>(farm.make());
+    let err = tokio::time::timeout(Duration::from_secs(5), lb.call(0))
+        .await
+        .expect("bounded by the deadline")
+        .unwrap_err();
+    assert!(matches!(err, Error::NoEndpoints(_)), "{err}");
+}

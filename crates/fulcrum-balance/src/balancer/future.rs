@@ -8,6 +8,7 @@ use fulcrum_core::BoxError;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::wait::{poll_wait, CallWait};
 use super::{Classifier, Error, Outcome, Picked, Shared};
 use crate::slot::Slot;
 
@@ -83,6 +84,8 @@ impl Drop for LoadGuard {
 pin_project! {
     #[project = StateProj]
     enum State<S, Req, F> {
+        // Waiting for an endpoint to pick (none when `call` ran).
+        Waiting { req: Option<Req>, wait: CallWait<S> },
         // Waiting for the chosen endpoint's service to be ready.
         Ready { svc: S, req: Option<Req> },
         Called { #[pin] fut: F },
@@ -155,13 +158,22 @@ where
         }
     }
 
-    pub(crate) fn failed(error: Error) -> Self {
+    pub(crate) fn waiting(
+        req: Req,
+        wait: CallWait<S>,
+        classify: Classifier<S::Response, S::Error>,
+        seed: u64,
+        key: Option<u64>,
+    ) -> Self {
         ResponseFuture {
-            state: State::Failed { error: Some(error) },
+            state: State::Waiting {
+                req: Some(req),
+                wait,
+            },
             guard: None,
-            classify: super::errors_are_failures::<S::Response, S::Error>,
-            seed: 0,
-            key: None,
+            classify,
+            seed,
+            key,
             moves: 0,
         }
     }
@@ -202,6 +214,46 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
+                StateProj::Waiting { req, wait } => {
+                    let CallWait {
+                        shared,
+                        id,
+                        waiting,
+                    } = wait;
+                    let ready =
+                        poll_wait(shared, *id, waiting, cx, || shared.snapshot.load().check());
+                    match std::task::ready!(ready) {
+                        Err(e) => {
+                            let error = Some(Error::NoEndpoints(e));
+                            this.state.set(State::Failed { error });
+                        }
+                        Ok(()) => {
+                            let snap = shared.snapshot.load();
+                            *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                            let mut rng = fastrand::Rng::with_seed(*this.seed);
+                            match snap.choose(&mut rng, *this.key) {
+                                Some((i, now)) => {
+                                    let picked = snap.take(i);
+                                    let start = now.unwrap_or_else(fulcrum_core::time::now);
+                                    *this.guard =
+                                        Some(LoadGuard::new(picked.slot, picked.generation, start));
+                                    let req = req.take();
+                                    this.state.set(State::Ready {
+                                        svc: picked.service,
+                                        req,
+                                    });
+                                }
+                                None => {
+                                    // A stale view (endpoints retired, their
+                                    // successors still being made): let the
+                                    // driver publish, and look again.
+                                    cx.waker().wake_by_ref();
+                                    return Poll::Pending;
+                                }
+                            }
+                        }
+                    }
+                }
                 StateProj::Ready { svc, req } => match svc.poll_ready(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(())) => {

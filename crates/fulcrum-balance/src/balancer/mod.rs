@@ -59,7 +59,7 @@ use std::time::Duration;
 
 use arc_swap::cache::Cache;
 use arc_swap::ArcSwap;
-use fulcrum_core::{NoEndpoints, NoEndpointsReason};
+use fulcrum_core::NoEndpointsReason;
 use tokio::sync::{oneshot, Notify};
 use tower_service::Service;
 
@@ -74,6 +74,7 @@ mod error;
 mod future;
 mod layer;
 mod make;
+mod wait;
 
 pub use builder::{Backoff, Builder};
 pub use error::Error;
@@ -281,7 +282,7 @@ where
     snapshot: Cache<SnapshotRef<S>, Arc<Snapshot<S>>>,
     id: u64,
     rng: fastrand::Rng,
-    waiting: Option<Waiting>,
+    waiting: Option<wait::Waiting>,
     classify: Classifier<S::Response, S::Error>,
     key: Option<Arc<dyn KeyExtractor<Req>>>,
     /// Time every request (the policy reads latency), or one in
@@ -302,11 +303,6 @@ impl<S> std::ops::Deref for SnapshotRef<S> {
     fn deref(&self) -> &Self::Target {
         &self.0.snapshot
     }
-}
-
-struct Waiting {
-    since: tokio::time::Instant,
-    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 /// Stands in for the inner service type where none is known yet, so that
@@ -446,43 +442,6 @@ where
                 .collect(),
         }
     }
-
-    /// Whether `poll_ready` can answer now: `Ok` with an endpoint ready, an
-    /// error when waiting cannot help (discovery ended with nothing, or a
-    /// zero deadline). Ends the current wait either way.
-    #[inline]
-    fn settle(&mut self) -> Option<Result<(), Error>> {
-        let (has_ready, hopeless, reason) = {
-            let snap = self.snapshot.load();
-            let has_ready = snap.ready.len() > snap.down.load(Ordering::Relaxed);
-            (has_ready, snap.terminal, snap.empty_reason)
-        };
-        if has_ready {
-            self.end_wait();
-            return Some(Ok(()));
-        }
-        if hopeless || self.shared.ready_timeout.is_zero() {
-            return Some(Err(self.give_up(reason)));
-        }
-        None
-    }
-
-    /// Ends the wait with `NoEndpoints`.
-    fn give_up(&mut self, reason: NoEndpointsReason) -> Error {
-        let waited = self
-            .waiting
-            .as_ref()
-            .map_or(Duration::ZERO, |w| w.since.elapsed());
-        self.end_wait();
-        Error::NoEndpoints(NoEndpoints::new(&*self.shared.target, reason, waited))
-    }
-
-    #[inline]
-    fn end_wait(&mut self) {
-        if self.waiting.take().is_some() {
-            self.shared.unregister_waiter(self.id);
-        }
-    }
 }
 
 impl<S, Req> Clone for Balancer<S, Req>
@@ -511,7 +470,7 @@ where
     S: Service<Req>,
 {
     fn drop(&mut self) {
-        self.end_wait();
+        wait::end_wait(&self.shared, self.id, &mut self.waiting);
     }
 }
 
@@ -542,29 +501,15 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.shared.start_driver();
-        if let Some(settled) = self.settle() {
-            return Poll::Ready(settled);
-        }
-        // Register, then look again: an update published in between must
-        // not be missed.
-        self.shared.register_waiter(self.id, cx.waker());
-        let timeout = self.shared.ready_timeout;
-        self.waiting.get_or_insert_with(|| Waiting {
-            since: tokio::time::Instant::now(),
-            deadline: Box::pin(tokio::time::sleep(timeout)),
-        });
-        if let Some(settled) = self.settle() {
-            return Poll::Ready(settled);
-        }
-        let expired = match &mut self.waiting {
-            Some(waiting) => waiting.deadline.as_mut().poll(cx).is_ready(),
-            None => true,
-        };
-        if !expired {
-            return Poll::Pending;
-        }
-        let reason = self.snapshot.load().empty_reason;
-        Poll::Ready(Err(self.give_up(reason)))
+        let Balancer {
+            shared,
+            snapshot,
+            waiting,
+            id,
+            ..
+        } = self;
+        wait::poll_wait(shared, *id, waiting, cx, || snapshot.load().check())
+            .map_err(Error::NoEndpoints)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
@@ -594,9 +539,16 @@ where
                 )
             }
             None => {
-                let error =
-                    NoEndpoints::new(&*self.shared.target, snap.empty_reason, Duration::ZERO);
-                ResponseFuture::failed(Error::NoEndpoints(error))
+                // Nothing to pick: the set changed since `poll_ready` (or it
+                // was not called). The request waits for an endpoint, as
+                // `poll_ready` would have, instead of failing.
+                let (id, _) = self.shared.new_rng();
+                let wait = wait::CallWait {
+                    shared: self.shared.clone(),
+                    id,
+                    waiting: None,
+                };
+                ResponseFuture::waiting(req, wait, self.classify, self.rng.u64(..), key)
             }
         }
     }
