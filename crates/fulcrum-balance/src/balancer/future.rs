@@ -98,7 +98,9 @@ pin_project! {
     ///
     /// Drives the chosen endpoint's service: its readiness, then the call.
     /// If readiness fails, the endpoint is marked unavailable and the request
-    /// moves to another endpoint (it has not been sent).
+    /// moves to another endpoint (it has not been sent). If `call` found no
+    /// endpoint to pick (the set changed since `poll_ready`), it first waits
+    /// for one, under the balancer's readiness deadline.
     pub struct ResponseFuture<S, Req>
     where
         S: Service<Req>,
