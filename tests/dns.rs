@@ -128,6 +128,15 @@ async fn a_balancer_follows_dns_changes_with_no_failed_request() {
     assert!(stats.endpoints.iter().all(|e| e.failures == 0), "{stats:?}");
 }
 
+/// Polls `done` every 20 ms; fails the test with `what` after `limit`.
+async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An in-memory service per endpoint that answers with its address, or
 /// fails readiness when `broken` (like a backend refusing connections).
 #[derive(Clone)]
@@ -187,14 +196,12 @@ async fn a_dns_outage_keeps_requests_flowing_and_shows_in_stats() {
         "127.0.0.2:80".parse().unwrap()
     );
     dns.stop().await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while lb.stats().discovery_error.is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the outage never showed in stats"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(5),
+        "the outage never showed in stats",
+        || lb.stats().discovery_error.is_some(),
+    )
+    .await;
     let stats = lb.stats();
     assert!(
         stats
@@ -210,14 +217,12 @@ async fn a_dns_outage_keeps_requests_flowing_and_shows_in_stats() {
         "127.0.0.2:80".parse().unwrap()
     );
     dns.restart().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lb.stats().discovery_error.is_some() {
-        assert!(
-            Instant::now() < deadline,
-            "the error never cleared after recovery"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "the error never cleared after recovery",
+        || lb.stats().discovery_error.is_none(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -237,11 +242,10 @@ async fn a_failing_endpoint_triggers_an_early_re_resolve() {
         .ready_timeout(Duration::from_secs(5))
         .discovery(discovery)
         .build(by_addr(Some("127.0.0.2")));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while lb.stats().ready == 0 {
-        assert!(Instant::now() < deadline, "never resolved");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(Duration::from_secs(5), "never resolved", || {
+        lb.stats().ready > 0
+    })
+    .await;
     // The instance moved; DNS knows, the balancer does not yet.
     dns.set_ips("api", &[ip("127.0.0.3")], 3600).await;
     let first = lb.ready().await.unwrap().call(()).await;
