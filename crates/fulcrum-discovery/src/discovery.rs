@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use fulcrum_core::EndpointSet;
 use futures_core::Stream;
+use futures_util::future::Either;
 use futures_util::StreamExt;
 use hickory_resolver::TokioResolver;
 use tokio::sync::Notify;
@@ -58,7 +59,12 @@ pub struct DiscoveryConfig {
     pub min_refresh_interval: Duration,
     /// Authoritative empty answers.
     pub on_empty: OnEmpty,
-    /// How long one query may take.
+    /// How long one resolution of the target may take, all queries
+    /// included: A and AAAA, or SRV and the addresses of its targets, over
+    /// UDP and TCP, with the system resolver's search domains and
+    /// nameservers. A resolution still unanswered by then fails with
+    /// [`DiscoveryError::Resolve`] (naming the resolver), and is tried
+    /// again after [`error_backoff`](Self::error_backoff).
     pub query_timeout: Duration,
 }
 
@@ -129,7 +135,7 @@ impl Discovery {
     /// Resolves once. An authoritative empty answer is an error here.
     pub async fn resolve(&self) -> Result<EndpointSet, DiscoveryError> {
         let resolver = self.resolver()?;
-        match answer(&self.target, resolver.as_ref()).await {
+        match answer(&self.target, resolver.as_ref(), self.config.query_timeout).await {
             Answer::Found(set, _) => Ok(set),
             Answer::Empty(e, _) | Answer::NotAvailable(e, _) | Answer::Failed(e) => Err(e),
         }
@@ -169,26 +175,42 @@ impl Discovery {
     }
 }
 
-async fn answer(target: &Target, resolver: Option<&TokioResolver>) -> Answer {
-    match (target, resolver) {
-        (Target::Static(set), _) => Answer::Found(set.clone(), None),
+/// One resolution of `target`, all of its queries bounded by `timeout`
+/// together.
+async fn answer(target: &Target, resolver: Option<&TokioResolver>, timeout: Duration) -> Answer {
+    let (name, server, lookup) = match (target, resolver) {
+        (Target::Static(set), _) => return Answer::Found(set.clone(), None),
         (
             Target::Dns {
                 host,
                 port,
                 resolver: server,
-                ..
             },
             Some(r),
-        ) => dns::lookup_host(r, host, *port, server.is_some()).await,
+        ) => (
+            host,
+            *server,
+            Either::Left(dns::lookup_host(r, host, *port, *server, timeout)),
+        ),
         (
             Target::Srv {
                 name,
                 resolver: server,
             },
             Some(r),
-        ) => dns::lookup_srv(r, name, server.is_some()).await,
-        (_, None) => Answer::Failed(DiscoveryError::Config("no resolver".to_owned())),
+        ) => (
+            name,
+            *server,
+            Either::Right(dns::lookup_srv(r, name, *server, timeout)),
+        ),
+        (_, None) => return Answer::Failed(DiscoveryError::Config("no resolver".to_owned())),
+    };
+    match tokio::time::timeout(timeout, lookup).await {
+        Ok(answer) => answer,
+        Err(_elapsed) => Answer::Failed(DiscoveryError::Resolve {
+            name: name.clone(),
+            reason: dns::no_answer(server, timeout),
+        }),
     }
 }
 
@@ -316,7 +338,12 @@ impl Refresh {
                 }
             }
             self.last_resolve = Some(Instant::now());
-            let answer = answer(&self.discovery.target, self.resolver.as_ref()).await;
+            let answer = answer(
+                &self.discovery.target,
+                self.resolver.as_ref(),
+                self.config().query_timeout,
+            )
+            .await;
             let now = Instant::now();
             match answer {
                 Answer::Found(set, ttl) => {

@@ -30,9 +30,21 @@ pub(crate) enum Answer {
     Failed(DiscoveryError),
 }
 
+/// hickory's per-query timeout is at most this (it computes deadlines as
+/// `now + timeout`, which would overflow for an unbounded one); the whole
+/// resolution is bounded by `query_timeout` anyway.
+const MAX_QUERY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// Builds a resolver: the system configuration, or only `server` (UDP with
 /// TCP for truncated answers). The answer cache is off: fulcrum schedules
 /// its own re-resolution from the TTLs and must see fresh answers.
+///
+/// Each query gets one attempt of at most `timeout` (within which hickory
+/// retransmits over UDP). hickory's `attempts` counts retries *after* the
+/// first try: 1 would double the time a silent resolver takes to fail.
+/// The whole resolution (A and AAAA, or SRV and its targets, and the
+/// system resolver's search domains) is bounded by `timeout` in
+/// `discovery.rs`.
 pub(crate) fn resolver(
     server: Option<SocketAddr>,
     timeout: Duration,
@@ -55,8 +67,8 @@ pub(crate) fn resolver(
     };
     let opts = builder.options_mut();
     opts.cache_size = 0;
-    opts.timeout = timeout;
-    opts.attempts = 1;
+    opts.timeout = timeout.min(MAX_QUERY_TIMEOUT);
+    opts.attempts = 0;
     opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
     if server.is_some() {
         // An explicit resolver answers for its own zones; /etc/hosts is not asked.
@@ -78,7 +90,25 @@ pub(crate) fn query_name(name: &str, explicit: bool) -> String {
     }
 }
 
-fn failed(name: &str, e: NetError) -> Answer {
+/// Why a resolution timed out: which resolver did not answer, within how
+/// long.
+pub(crate) fn no_answer(server: Option<SocketAddr>, timeout: Duration) -> String {
+    match server {
+        Some(addr) => format!("the resolver {addr} did not answer within {timeout:?}"),
+        None => format!("the system resolver did not answer within {timeout:?}"),
+    }
+}
+
+/// What the resolver reported, in words that name the resolver when it
+/// did not answer.
+fn reason(e: &NetError, server: Option<SocketAddr>, timeout: Duration) -> String {
+    match e {
+        NetError::Timeout => no_answer(server, timeout),
+        other => other.to_string(),
+    }
+}
+
+fn failed(name: &str, e: NetError, server: Option<SocketAddr>, timeout: Duration) -> Answer {
     match e {
         NetError::Dns(DnsError::NoRecordsFound(nr)) => {
             let error = DiscoveryError::NoRecords {
@@ -92,7 +122,7 @@ fn failed(name: &str, e: NetError) -> Answer {
         }
         other => Answer::Failed(DiscoveryError::Resolve {
             name: name.to_owned(),
-            reason: other.to_string(),
+            reason: reason(&other, server, timeout),
         }),
     }
 }
@@ -122,19 +152,21 @@ fn min_ttl(ttls: impl IntoIterator<Item = u32>) -> Option<Duration> {
 }
 
 /// A/AAAA: every address of `host` is an endpoint on `port`, with
-/// `host:port` as its authority.
+/// `host:port` as its authority. `server` is the explicit resolver, if
+/// any, and `timeout` the query timeout (both for error messages).
 pub(crate) async fn lookup_host(
     resolver: &TokioResolver,
     host: &str,
     port: u16,
-    explicit: bool,
+    server: Option<SocketAddr>,
+    timeout: Duration,
 ) -> Answer {
     let authority = format!("{}:{port}", host.trim_end_matches('.'));
     if let Ok(ip) = host.parse::<IpAddr>() {
         let ep = Endpoint::new(SocketAddr::new(ip, port)).with_authority(authority);
         return Answer::Found(EndpointSet::new([ep]), None);
     }
-    match resolver.lookup_ip(query_name(host, explicit)).await {
+    match resolver.lookup_ip(query_name(host, server.is_some())).await {
         Ok(ips) => {
             let ttl = min_ttl(ips.as_lookup().answers().iter().map(|r| r.ttl));
             let set = ips
@@ -145,7 +177,7 @@ pub(crate) async fn lookup_host(
                 .collect();
             Answer::Found(set, ttl)
         }
-        Err(e) => failed(host, e),
+        Err(e) => failed(host, e, server, timeout),
     }
 }
 
@@ -156,11 +188,20 @@ pub(crate) async fn lookup_host(
 /// with port 0 cannot be connected to and are skipped; records whose target
 /// is `.` mean the service is not available. A target that fails to resolve
 /// for a transient reason fails the whole answer (the last good set stays);
-/// one that authoritatively has no address is skipped.
-pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: bool) -> Answer {
-    let lookup = match resolver.srv_lookup(query_name(name, explicit)).await {
+/// one that authoritatively has no address is skipped. `server` and
+/// `timeout` are as for [`lookup_host`].
+pub(crate) async fn lookup_srv(
+    resolver: &TokioResolver,
+    name: &str,
+    server: Option<SocketAddr>,
+    timeout: Duration,
+) -> Answer {
+    let lookup = match resolver
+        .srv_lookup(query_name(name, server.is_some()))
+        .await
+    {
         Ok(lookup) => lookup,
-        Err(e) => return failed(name, e),
+        Err(e) => return failed(name, e, server, timeout),
     };
     let mut ttls: Vec<u32> = Vec::new();
     let mut records = Vec::new();
@@ -226,7 +267,7 @@ pub(crate) async fn lookup_srv(resolver: &TokioResolver, name: &str, explicit: b
                     // than dropping this target until the next refresh.
                     return Answer::Failed(DiscoveryError::Resolve {
                         name: host.to_owned(),
-                        reason: format!("{e} (target of {name})"),
+                        reason: format!("{} (target of {name})", reason(&e, server, timeout)),
                     });
                 }
             },

@@ -1,12 +1,13 @@
 //! An authoritative DNS server in the test process: hickory-server serving
 //! the zone `test.internal.` on 127.0.0.1 (UDP and TCP on one random port),
-//! whose records tests change while it runs, and which counts the queries
-//! it receives.
+//! whose records tests change while it runs, which counts the queries it
+//! receives, and which can be told to answer queries of a type late.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_server::net::runtime::Time;
@@ -20,9 +21,13 @@ use tokio::net::{TcpListener, UdpSocket};
 
 pub const ZONE: &str = "test.internal.";
 
+/// How late queries of each type are answered.
+type Delays = Arc<Mutex<HashMap<RecordType, Duration>>>;
+
 struct Counting {
     inner: Catalog,
     queries: Arc<AtomicU64>,
+    delays: Delays,
 }
 
 #[async_trait::async_trait]
@@ -33,6 +38,13 @@ impl RequestHandler for Counting {
         response_handle: R,
     ) -> ResponseInfo {
         self.queries.fetch_add(1, Ordering::SeqCst);
+        let delay = request.request_info().ok().and_then(|info| {
+            let delays = self.delays.lock().unwrap();
+            delays.get(&info.query.query_type()).copied()
+        });
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         self.inner
             .handle_request::<R, T>(request, response_handle)
             .await
@@ -47,6 +59,7 @@ pub struct DnsServer {
     pub addr: SocketAddr,
     zone: Arc<InMemoryZoneHandler>,
     queries: Arc<AtomicU64>,
+    delays: Delays,
     server: Option<Server<Counting>>,
 }
 
@@ -76,14 +89,20 @@ impl DnsServer {
         for _ in 0..50 {
             let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let port = udp.local_addr().unwrap().port();
-            if let Some(server) = Self::serve(udp, port, Arc::new(zone())).await {
+            let delays = Delays::default();
+            if let Some(server) = Self::serve(udp, port, Arc::new(zone()), delays).await {
                 return server;
             }
         }
         panic!("no free port for both UDP and TCP");
     }
 
-    async fn serve(udp: UdpSocket, port: u16, zone: Arc<InMemoryZoneHandler>) -> Option<DnsServer> {
+    async fn serve(
+        udp: UdpSocket,
+        port: u16,
+        zone: Arc<InMemoryZoneHandler>,
+        delays: Delays,
+    ) -> Option<DnsServer> {
         let tcp = TcpListener::bind(("127.0.0.1", port)).await.ok()?;
         let queries = Arc::new(AtomicU64::new(0));
         let mut catalog = Catalog::new();
@@ -94,6 +113,7 @@ impl DnsServer {
         let mut server = Server::new(Counting {
             inner: catalog,
             queries: queries.clone(),
+            delays: delays.clone(),
         });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 64);
@@ -101,6 +121,7 @@ impl DnsServer {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             zone,
             queries,
+            delays,
             server: Some(server),
         })
     }
@@ -117,7 +138,10 @@ impl DnsServer {
         self.stop().await;
         for _ in 0..100 {
             if let Ok(udp) = UdpSocket::bind(self.addr).await {
-                if let Some(server) = Self::serve(udp, self.addr.port(), self.zone.clone()).await {
+                let delays = self.delays.clone();
+                if let Some(server) =
+                    Self::serve(udp, self.addr.port(), self.zone.clone(), delays).await
+                {
                     self.server = server.server;
                     self.queries = server.queries;
                     return;
@@ -126,6 +150,12 @@ impl DnsServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("could not serve on {} again", self.addr);
+    }
+
+    /// Answers queries for `rtype` records only after `by` (from now on,
+    /// until changed; `Duration::ZERO` answers at once again).
+    pub fn delay(&self, rtype: RecordType, by: Duration) {
+        self.delays.lock().unwrap().insert(rtype, by);
     }
 
     pub fn queries(&self) -> u64 {
