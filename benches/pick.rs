@@ -26,7 +26,8 @@ use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use fulcrum::{make_fn, pick::POLICY_NAMES, Balancer, Endpoint};
+use fulcrum::key::KeyExtractor;
+use fulcrum::{make_fn, pick::policy_names, Balancer, Endpoint};
 use tower::balance::p2c::Balance;
 use tower::discover::ServiceList;
 use tower::load::{CompleteOnResponse, PeakEwmaDiscover, PendingRequestsDiscover};
@@ -103,32 +104,40 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn fulcrum_balancer(policy: &str, n: usize) -> Balancer<Echo, u64> {
+/// Keys every request by its number when on (for the hash policies, which
+/// then take their keyed path); no key otherwise.
+#[derive(Clone, Copy)]
+struct BenchKey(bool);
+
+impl KeyExtractor<u64> for BenchKey {
+    #[inline]
+    fn key(&self, req: &u64) -> Option<u64> {
+        self.0.then_some(*req)
+    }
+}
+
+fn fulcrum_balancer(policy: &str, n: usize) -> Balancer<Echo, BenchKey> {
     balancer_over(policy, n, Echo)
 }
 
-fn balancer_over<S>(policy: &str, n: usize, svc: S) -> Balancer<S, u64>
+fn balancer_over<S>(policy: &str, n: usize, svc: S) -> Balancer<S, BenchKey>
 where
     S: Service<u64> + Clone + Send + Sync + 'static,
 {
     let endpoints = (0..n).map(|i| Endpoint::new(([127, 0, 0, 1], 40_000 + i as u16).into()));
-    let lb = Balancer::builder()
+    Balancer::builder()
         .policy_name(policy)
         .unwrap()
         .seed(1)
         .endpoints(endpoints)
-        .build(make_fn(move |_: &Endpoint| svc.clone()));
-    if HASH_POLICIES.contains(&policy) {
-        // Every request keyed: the hash pickers take their keyed path.
-        lb.with_key_extractor(|req: &u64| Some(*req))
-    } else {
-        lb
-    }
+        // Every request keyed for the hash policies: their keyed path.
+        .key(BenchKey(HASH_POLICIES.contains(&policy)))
+        .build(make_fn(move |_: &Endpoint| svc.clone()))
 }
 
 const HASH_POLICIES: [&str; 3] = ["ring-hash", "maglev", "rendezvous"];
 
-async fn until_ready<S: Service<u64>>(lb: &Balancer<S, u64>, n: usize) {
+async fn until_ready<S>(lb: &Balancer<S, BenchKey>, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while lb.stats().ready < n {
         assert!(Instant::now() < deadline, "balancer never became ready");
@@ -272,7 +281,7 @@ fn main() {
         }
         let tower_pending = bench_tower_pending(&cfg, n);
         let tower_ewma = bench_tower_ewma(&cfg, n);
-        for &policy in POLICY_NAMES {
+        for policy in policy_names() {
             if only_policy.as_deref().is_some_and(|only| only != policy) {
                 continue;
             }

@@ -40,8 +40,8 @@ async fn run(policy: &'static str, backends: &[Backend]) -> Run {
         .expect("a built-in policy")
         .seed(1)
         .endpoints(backends.iter().map(|b| Endpoint::new(b.addr)))
-        .build(http_maker())
-        .with_classifier(server_errors);
+        .classify(server_errors())
+        .build(http_maker());
     let started = Instant::now();
     let workers: Vec<_> = (0..IN_FLIGHT)
         .map(|_| {

@@ -58,8 +58,8 @@ async fn a_balancer_follows_dns_changes_with_no_failed_request() {
         .policy_name("round-robin")
         .unwrap()
         .discovery(discovery)
-        .build(http_maker())
-        .with_classifier(server_errors);
+        .classify(server_errors())
+        .build(http_maker());
 
     // Load from 4 tasks for the whole test; every request must succeed.
     let stop = Arc::new(AtomicBool::new(false));

@@ -20,8 +20,8 @@ async fn ewma_over_http_avoids_the_slow_backend() {
     let lb = Balancer::builder()
         .target("http-e2e")
         .endpoints(backends.iter().map(|b| Endpoint::new(b.addr)))
-        .build(http_maker())
-        .with_classifier(server_errors);
+        .classify(server_errors())
+        .build(http_maker());
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let mut lb = lb.clone();
@@ -52,8 +52,8 @@ async fn a_backend_that_resets_connections_gives_typed_errors_and_no_hang() {
         .policy_name("round-robin")
         .unwrap()
         .endpoints([Endpoint::new(good.addr), Endpoint::new(reset.addr)])
-        .build(http_maker())
-        .with_classifier(server_errors);
+        .classify(server_errors())
+        .build(http_maker());
     let mut ok = 0;
     let mut failed = 0;
     for _ in 0..20 {
@@ -89,8 +89,8 @@ async fn http_5xx_counts_as_failure_and_ewma_prefers_the_healthy_backend() {
     let (tx, rx) = fulcrum::channel(EndpointSet::empty());
     let mut lb = Balancer::builder()
         .updates(rx)
-        .build(http_maker())
-        .with_classifier(server_errors);
+        .classify(server_errors())
+        .build(http_maker());
     tx.update(
         [Endpoint::new(good.addr), Endpoint::new(sick.addr)]
             .into_iter()

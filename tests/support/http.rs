@@ -13,7 +13,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fulcrum::{make_fn, Endpoint, MakeFn, Outcome};
+use fulcrum::classify::ClassifyHttp;
+use fulcrum::{make_fn, Endpoint, MakeFn};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -149,19 +150,18 @@ pub fn http_maker() -> MakeFn<impl FnMut(&Endpoint) -> EndpointClient + Clone> {
     })
 }
 
-/// 5xx and transport errors are failures.
-pub fn server_errors(
-    result: &Result<Response<Incoming>, hyper_util::client::legacy::Error>,
-) -> Outcome {
-    match result {
-        Ok(r) if r.status().is_server_error() => Outcome::Failure,
-        Ok(_) => Outcome::Success,
-        Err(_) => Outcome::Failure,
-    }
+/// 5xx and transport errors are failures; each request is tracked until
+/// its response body ends.
+pub fn server_errors() -> ClassifyHttp {
+    ClassifyHttp
 }
 
 /// Reads a whole response body as text.
-pub async fn body_text(response: Response<Incoming>) -> String {
+pub async fn body_text<B>(response: Response<B>) -> String
+where
+    B: hyper::body::Body,
+    B::Error: std::fmt::Debug,
+{
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8_lossy(&bytes).into_owned()
 }

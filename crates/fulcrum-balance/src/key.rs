@@ -54,6 +54,18 @@ where
     }
 }
 
+/// No key extractor: every request goes to the policy unkeyed (the hash
+/// policies' fallback). The default of a [`Builder`](crate::Builder).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoKey;
+
+impl<Req> KeyExtractor<Req> for NoKey {
+    #[inline]
+    fn key(&self, _req: &Req) -> Option<u64> {
+        None
+    }
+}
+
 /// XXH3-64 (seed 0) of `bytes`: the documented way to turn text into a key.
 #[inline]
 pub fn hash_bytes(bytes: &[u8]) -> u64 {

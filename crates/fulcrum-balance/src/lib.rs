@@ -4,19 +4,27 @@
 //! * [`Balancer`] — the service, its [`Builder`] and [`BalanceLayer`]
 //!   ([`balancer`] module).
 //! * [`pick`] — the policies and the traits to write your own.
+//! * [`classify`] — outcomes, and when a request is finished.
 //! * [`key`] — affinity keys for the hash policies.
 //! * [`updates`] — feeding endpoint sets by hand.
 //! * [`stats`] — what the balancer knows, as JSON-ready data.
 //!
 //! Where things happen: a request is picked in
-//! [`Balancer::call`](tower_service::Service::call) (`balancer/mod.rs`), an
-//! endpoint-set update is applied and an endpoint backed off in the driver
-//! (`balancer/driver.rs`), load is recorded in the response future
-//! (`balancer/future.rs`).
+//! [`Balancer::call`](tower_service::Service::call) (`balancer/service.rs`,
+//! `balancer/snapshot.rs`); an endpoint-set update becomes members in the
+//! driver (`balancer/driver/members.rs`), which endpoints serve is decided
+//! in `balancer/driver/hosts.rs`; an endpoint is taken out of service in
+//! `slot.rs` (`take_out_of_service`), from a failed readiness check
+//! (`balancer/future.rs`) or a refused connection
+//! (`classify/completion.rs`), and re-admitted by the driver
+//! (`balancer/driver/mod.rs`); load is recorded by the request's
+//! [`Completion`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod balancer;
+pub mod classify;
+mod control;
 pub mod key;
 pub mod pick;
 mod slot;
@@ -24,9 +32,9 @@ pub mod stats;
 pub mod updates;
 
 pub use balancer::{
-    make_fn, Backoff, BalanceLayer, Balancer, Builder, Classifier, Error, MakeFn, Outcome,
-    ResponseFuture,
+    make_fn, Backoff, BalanceLayer, Balancer, Builder, Error, MakeFn, ResponseFuture,
 };
+pub use classify::{CancelledAs, Classify, Completion, FailureKind, Outcome};
 pub use slot::EndpointState;
 pub use stats::Stats;
 pub use updates::{channel, Updater, Updates};

@@ -9,6 +9,9 @@ use fulcrum_core::load::{EwmaConfig, InFlight, PeakEwma};
 use fulcrum_core::Endpoint;
 use serde::Serialize;
 
+use crate::classify::CancelledAs;
+use crate::control::Control;
+
 /// Where an endpoint is in its life cycle.
 ///
 /// `Warming → Active ⇄ Unavailable`, and `→ Draining → gone` when discovery
@@ -60,6 +63,11 @@ pub(crate) struct Slot {
     /// `generation << 8 | EndpointState`.
     state: AtomicU32,
     pub(crate) failures: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) overloads: AtomicU64,
+    /// The version of the snapshot that lists it as ready (see
+    /// [`Control::down`]).
+    pub(crate) ready_in: AtomicU64,
     pub(crate) endpoint: Endpoint,
     /// Configured weight and priority; discovery may change them in place.
     pub(crate) weight: AtomicU32,
@@ -70,6 +78,7 @@ pub(crate) struct Slot {
     /// fails readiness upgrades it to pick another endpoint. Weak, so
     /// in-flight requests do not keep a dropped balancer alive.
     pub(crate) owner: Weak<dyn Any + Send + Sync>,
+    pub(crate) control: Arc<Control>,
 }
 
 impl std::fmt::Debug for Slot {
@@ -87,9 +96,14 @@ impl Slot {
         endpoint: Endpoint,
         ewma: &EwmaConfig,
         owner: Weak<dyn Any + Send + Sync>,
+        control: Arc<Control>,
         total: Option<Arc<AtomicU64>>,
     ) -> Self {
         Slot {
+            cancelled: AtomicU64::new(0),
+            overloads: AtomicU64::new(0),
+            ready_in: AtomicU64::new(0),
+            control,
             weight: AtomicU32::new(endpoint.weight()),
             priority: AtomicU32::new(endpoint.priority()),
             endpoint,
@@ -103,10 +117,11 @@ impl Slot {
         }
     }
 
-    #[cfg(test)]
+    /// A slot outside any balancer, active: for measuring and testing pickers.
     pub(crate) fn detached(endpoint: Endpoint, ewma: &EwmaConfig) -> Self {
         let owner: Weak<dyn Any + Send + Sync> = Weak::<()>::new();
-        let slot = Slot::new(endpoint, ewma, owner, None);
+        let control = Arc::new(Control::new(CancelledAs::default()));
+        let slot = Slot::new(endpoint, ewma, owner, control, None);
         slot.set_state(EndpointState::Active);
         slot
     }
@@ -150,7 +165,6 @@ impl Slot {
     /// this call took the endpoint out of service (the driver must be told);
     /// false if it already was, or if the failing service is an old one.
     pub(crate) fn mark_not_ready(&self, generation: u32) -> bool {
-        self.failures.fetch_add(1, Ordering::Relaxed);
         let active = (generation << GENERATION_SHIFT) | EndpointState::Active as u32;
         let down = (generation << GENERATION_SHIFT) | EndpointState::Unavailable as u32;
         let took_down = self
@@ -161,6 +175,22 @@ impl Slot {
             self.not_ready_streak.fetch_add(1, Ordering::Relaxed);
         }
         took_down
+    }
+
+    /// Request path: the service of `generation` failed (readiness, or a
+    /// refused connection). Takes the endpoint out of service and tells the
+    /// driver, which backs it off and asks discovery to look again. True if
+    /// this call took it out.
+    pub(crate) fn take_out_of_service(&self, generation: u32) -> bool {
+        let newly_down = self.mark_not_ready(generation);
+        if newly_down {
+            if self.ready_in.load(Ordering::Acquire) == self.control.version.load(Ordering::Acquire)
+            {
+                self.control.down.fetch_add(1, Ordering::AcqRel);
+            }
+            self.control.notify_driver.notify_one();
+        }
+        newly_down
     }
 
     /// Request path: the service was ready; the readiness streak is over.
@@ -182,6 +212,7 @@ mod tests {
             Endpoint::new(([127, 0, 0, 1], 1).into()),
             &EwmaConfig::default(),
             owner,
+            Arc::new(Control::new(CancelledAs::default())),
             None,
         )
     }
@@ -202,11 +233,6 @@ mod tests {
             s.not_ready_streak.load(Ordering::Relaxed),
             1,
             "streak counts take-downs only"
-        );
-        assert_eq!(
-            s.failures.load(Ordering::Relaxed),
-            3,
-            "every failure is counted"
         );
     }
 

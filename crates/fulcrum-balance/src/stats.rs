@@ -25,6 +25,13 @@ pub struct Stats {
     pub version: u64,
     /// Endpoints that can take requests now.
     pub ready: usize,
+    /// Endpoints whose service is still being made.
+    pub warming: usize,
+    /// A wait for an endpoint ran out with nothing to pick: new requests
+    /// fail at once until an endpoint is back.
+    pub fail_fast: bool,
+    /// The driver has stopped: every request fails with `DriverStopped`.
+    pub driver_stopped: bool,
     /// The last discovery error, if the latest discovery attempt failed.
     pub discovery_error: Option<String>,
     /// Every endpoint of the current set, then those still draining.
@@ -52,6 +59,10 @@ pub struct EndpointStats {
     pub requests: u64,
     /// Requests that failed (errors, failed readiness, classified failures).
     pub failures: u64,
+    /// Requests dropped before they finished (see `CancelledAs`).
+    pub cancelled: u64,
+    /// Requests the endpoint refused as overloaded (429, `RESOURCE_EXHAUSTED`).
+    pub overloads: u64,
 }
 
 impl EndpointStats {
@@ -66,6 +77,8 @@ impl EndpointStats {
             ewma_ms: slot.ewma.estimate(now) / 1e6,
             requests: slot.in_flight.started(),
             failures: slot.failures.load(Ordering::Relaxed),
+            cancelled: slot.cancelled.load(Ordering::Relaxed),
+            overloads: slot.overloads.load(Ordering::Relaxed),
         }
     }
 }

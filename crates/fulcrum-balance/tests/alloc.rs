@@ -58,7 +58,14 @@ impl Service<u64> for Echo {
     }
 }
 
-fn one_request(lb: &mut Balancer<Echo, u64>, cx: &mut Context<'_>, i: u64) {
+/// Every request keyed by its own number.
+fn key(req: &u64) -> Option<u64> {
+    Some(*req)
+}
+
+type Lb = Balancer<Echo, fn(&u64) -> Option<u64>>;
+
+fn one_request(lb: &mut Lb, cx: &mut Context<'_>, i: u64) {
     match lb.poll_ready(cx) {
         Poll::Ready(Ok(())) => {}
         other => panic!("not ready: {other:?}"),
@@ -77,9 +84,8 @@ fn the_request_path_does_not_allocate() {
         .build()
         .unwrap();
     let mut cx = Context::from_waker(Waker::noop());
-    let mut policies: Vec<(String, std::sync::Arc<dyn pick::Policy>)> = pick::POLICY_NAMES
-        .iter()
-        .map(|&name| (name.to_owned(), pick::by_name(name).unwrap()))
+    let mut policies: Vec<(String, std::sync::Arc<dyn pick::Policy>)> = pick::policy_names()
+        .map(|name| (name.to_owned(), pick::by_name(name).unwrap()))
         .collect();
     policies.push((
         "sticky(ewma)".to_owned(),
@@ -93,15 +99,15 @@ fn the_request_path_does_not_allocate() {
                         .with_weight(1 + u32::from(i % 3))
                 })
                 .collect();
-            let mut lb: Balancer<Echo, u64> = rt.block_on(async {
+            let mut lb: Lb = rt.block_on(async {
                 let lb = Balancer::builder()
                     .policy_arc(policy_impl.clone())
                     .seed(1)
                     .endpoints(endpoints)
-                    .build(make_fn(|_: &Endpoint| Echo))
                     // Every request keyed: the hash pickers take their
                     // keyed path (the others ignore keys).
-                    .with_key_extractor(|req: &u64| Some(*req));
+                    .key(key as fn(&u64) -> Option<u64>)
+                    .build(make_fn(|_: &Endpoint| Echo));
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
                 while lb.stats().ready < usize::from(n) {
                     assert!(

@@ -13,7 +13,7 @@ use fulcrum_balance::{channel, Balancer, EndpointState, Error};
 use fulcrum_core::{Endpoint, EndpointSet, NoEndpointsReason};
 use tower::{Service, ServiceExt};
 
-type Lb = Balancer<common::Backend, u32>;
+type Lb = Balancer<common::Backend>;
 
 fn balancer(farm: &Farm, policy: &str, updates: fulcrum_balance::Updates) -> Lb {
     Balancer::builder()
@@ -29,7 +29,7 @@ async fn send(lb: &mut Lb) -> Result<SocketAddr, Error> {
     lb.ready().await?.call(0).await
 }
 
-async fn wait_ready(lb: &Lb, n: usize) {
+async fn wait_ready<S, K, C>(lb: &Balancer<S, K, C>, n: usize) {
     assert!(
         eventually(Duration::from_secs(5), || lb.stats().ready == n).await,
         "expected {n} ready endpoints: {:?}",
@@ -209,7 +209,7 @@ async fn zero_endpoints_fail_with_no_endpoints_at_the_deadline() {
         .target("dns:///nothing.internal:80")
         .ready_timeout(Duration::from_millis(200))
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     let started = tokio::time::Instant::now();
     let err = lb.ready().await.unwrap_err();
     let waited = started.elapsed();
@@ -232,7 +232,7 @@ async fn an_endpoint_added_while_requests_wait_wakes_them() {
     let lb = Balancer::builder()
         .ready_timeout(Duration::from_secs(30))
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     let waiters: Vec<_> = (0..4)
         .map(|_| {
             let mut lb = lb.clone();
@@ -258,7 +258,7 @@ async fn static_empty_set_fails_at_once() {
     let mut lb = Balancer::builder()
         .ready_timeout(Duration::from_secs(60))
         .endpoints([])
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     let err = tokio::time::timeout(Duration::from_secs(10), lb.ready())
         .await
         .expect("must not wait for the deadline")
@@ -274,7 +274,7 @@ async fn zero_deadline_fails_immediately_without_endpoints() {
     let mut lb = Balancer::builder()
         .ready_timeout(Duration::ZERO)
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     let err = tokio::time::timeout(Duration::from_secs(10), lb.ready())
         .await
         .expect("zero deadline must not wait")
@@ -458,7 +458,7 @@ async fn readiness_failure_moves_the_request_and_backs_off() {
             max: Duration::from_millis(200),
         })
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     wait_ready(&lb, 2).await;
     // Every request succeeds: those picked onto 0 move to 1.
     for _ in 0..20 {
@@ -501,7 +501,7 @@ async fn readiness_failure_of_the_only_endpoint_is_a_typed_error() {
     let mut lb = Balancer::builder()
         .ready_timeout(Duration::from_millis(100))
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     wait_ready(&lb, 1).await;
     let err = send(&mut lb).await.unwrap_err();
     match &err {
@@ -551,7 +551,7 @@ async fn emptying_the_set_with_requests_in_flight() {
     let mut lb = Balancer::builder()
         .ready_timeout(Duration::from_millis(100))
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     wait_ready(&lb, 2).await;
     let in_flight: Vec<_> = (0..10)
         .map(|_| {
@@ -618,7 +618,7 @@ async fn a_failing_maker_backs_off_and_retries() {
             max: Duration::from_millis(100),
         })
         .updates(rx)
-        .build::<u32, _>(FlakyMaker {
+        .build(FlakyMaker {
             farm: farm.clone(),
             failures_left: Arc::new(AtomicU32::new(2)),
         });
@@ -723,7 +723,7 @@ async fn every_endpoint_failing_readiness_at_once_comes_back() {
             max: Duration::from_millis(50),
         })
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     wait_ready(&lb, 4).await;
     // One request walks over several endpoints, taking each out of service.
     let err = send(&mut lb).await.unwrap_err();
@@ -775,7 +775,7 @@ async fn extreme_backoffs_neither_spin_nor_panic_the_driver() {
             .ready_timeout(Duration::from_millis(100))
             .backoff(fulcrum_balance::Backoff { base, max })
             .updates(rx)
-            .build::<u32, _>(BrokenMaker);
+            .build(BrokenMaker);
         let err = send(&mut lb).await.unwrap_err();
         let Error::NoEndpoints(e) = err else {
             panic!("{err}")
@@ -824,8 +824,14 @@ async fn membership_churn_under_load_loses_no_request() {
     for policy in ["ewma", "maglev", "round-robin"] {
         let farm = Farm::uniform(8, Duration::from_millis(1));
         let (tx, rx) = channel(set(&[0, 1, 2, 3]));
-        let lb =
-            balancer(&farm, policy, rx).with_key_extractor(|req: &u32| Some(u64::from(*req % 64)));
+        let lb = Balancer::builder()
+            .target("test")
+            .policy_name(policy)
+            .unwrap()
+            .seed(7)
+            .updates(rx)
+            .key(|req: &u32| Some(u64::from(*req % 64)))
+            .build(farm.make());
         wait_ready(&lb, 4).await;
         let stop = tokio::time::Instant::now() + Duration::from_millis(1500);
         // Every 3 ms a different non-empty subset of the 8 endpoints.
@@ -894,7 +900,7 @@ async fn a_call_with_nothing_to_pick_waits_for_an_endpoint_instead_of_failing() 
     let mut lb = Balancer::builder()
         .ready_timeout(Duration::from_secs(30))
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     // As if the set emptied between poll_ready and call.
     let call = tokio::spawn(lb.call(0));
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -912,7 +918,7 @@ async fn a_call_with_nothing_to_pick_waits_for_an_endpoint_instead_of_failing() 
     let mut lb = Balancer::builder()
         .ready_timeout(Duration::from_millis(100))
         .updates(rx)
-        .build::<u32, _>(farm.make());
+        .build(farm.make());
     let err = tokio::time::timeout(Duration::from_secs(5), lb.call(0))
         .await
         .expect("bounded by the deadline")

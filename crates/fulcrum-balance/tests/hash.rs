@@ -42,8 +42,8 @@ async fn the_same_key_goes_to_the_same_endpoint_from_any_balancer() {
                 .policy_name(policy)
                 .unwrap()
                 .endpoints(eps)
+                .key(|user: &String| Some(hash_bytes(user.as_bytes())))
                 .build(make())
-                .with_key_extractor(|user: &String| Some(hash_bytes(user.as_bytes())))
         };
         let mut a = build(endpoints(10));
         let mut reversed = endpoints(10);
@@ -105,9 +105,9 @@ async fn bounded_load_holds_under_one_hot_key() {
         let lb = Balancer::builder()
             .policy_arc(Arc::from(policy(HashOptions::default().balance_factor(c))))
             .endpoints(endpoints(10))
-            .build(make)
+            .key(|_: &u64| Some(7))
             // Every request has the same key: one hot key.
-            .with_key_extractor(|_: &u64| Some(7));
+            .build(make);
         let tasks: Vec<_> = (0..100u64)
             .map(|t| {
                 let mut lb = lb.clone();
@@ -164,8 +164,8 @@ async fn without_a_factor_a_hot_key_stays_on_one_endpoint() {
         .policy_name("maglev")
         .unwrap()
         .endpoints(endpoints(10))
-        .build(make)
-        .with_key_extractor(|_: &u64| Some(7));
+        .key(|_: &u64| Some(7))
+        .build(make);
     for i in 0..100 {
         lb.ready().await.unwrap().call(i).await.unwrap();
     }

@@ -74,6 +74,7 @@ pub struct NoEndpoints {
     target: String,
     reason: NoEndpointsReason,
     waited: Duration,
+    cause: Option<String>,
 }
 
 impl NoEndpoints {
@@ -83,7 +84,30 @@ impl NoEndpoints {
             target: target.into(),
             reason,
             waited,
+            cause: None,
         }
+    }
+
+    /// Adds what discovery last reported (e.g. "the resolver 127.0.0.1:5353
+    /// did not answer within 2s"), shown in the message.
+    ///
+    /// ```
+    /// use fulcrum_core::{NoEndpoints, NoEndpointsReason};
+    /// use std::time::Duration;
+    ///
+    /// let e = NoEndpoints::new("dns:///api:80", NoEndpointsReason::NeverHadAny, Duration::from_secs(3))
+    ///     .with_cause("resolving `api` failed: SERVFAIL");
+    /// assert!(e.to_string().contains("SERVFAIL"));
+    /// assert_eq!(e.cause(), Some("resolving `api` failed: SERVFAIL"));
+    /// ```
+    pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// What discovery last reported, if it failed.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// Why there was no endpoint.
@@ -104,13 +128,15 @@ impl NoEndpoints {
 
 impl fmt::Display for NoEndpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "no endpoint for `{}` after waiting {:?}: {}",
-            self.target,
-            self.waited,
-            self.reason.explain()
-        )
+        write!(f, "no endpoint for `{}`", self.target)?;
+        if !self.waited.is_zero() {
+            write!(f, " after waiting {:?}", self.waited)?;
+        }
+        write!(f, ": {}", self.reason.explain())?;
+        if let Some(cause) = &self.cause {
+            write!(f, " (last discovery error: {cause})")?;
+        }
+        Ok(())
     }
 }
 

@@ -24,8 +24,10 @@ mod endpoint;
 pub mod error;
 pub mod load;
 mod set;
+mod tier;
 pub mod time;
 
 pub use endpoint::Endpoint;
 pub use error::{BoxError, NoEndpoints, NoEndpointsReason};
 pub use set::EndpointSet;
+pub use tier::serving_tier;

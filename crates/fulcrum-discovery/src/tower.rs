@@ -97,7 +97,7 @@ where
                 Poll::Ready(Some(Ok(set))) => {
                     // tower's balancer knows no tiers: hand it the most
                     // preferred one (SRV priority), as fulcrum's does.
-                    let tier = set.iter().map(|e| e.priority()).min();
+                    let tier = fulcrum_core::serving_tier(set.iter().map(|e| (e.priority(), true)));
                     let mut next = HashMap::with_capacity(set.len());
                     for ep in set.iter().filter(|e| Some(e.priority()) == tier) {
                         // tower ignores weights: only a new identity needs a

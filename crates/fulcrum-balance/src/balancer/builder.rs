@@ -1,49 +1,23 @@
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use fulcrum_core::load::EwmaConfig;
-use fulcrum_core::{BoxError, Endpoint, EndpointSet, NoEndpointsReason};
+use fulcrum_core::{BoxError, Endpoint, EndpointSet};
 use futures_core::Stream;
 use futures_util::StreamExt;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 use tower_service::Service;
 
+use super::config::{Backoff, RefreshFn, Settings};
 use super::driver::Driver;
-use super::{Balancer, Shared, Snapshot};
-use crate::pick::{self, Loads, Policy, UnknownPolicy};
+use super::shared::Shared;
+use super::Balancer;
+use crate::classify::{CancelledAs, DefaultClassify};
+use crate::control::Control;
+use crate::key::NoKey;
+use crate::pick::{self, Policy, UnknownPolicy};
 use crate::updates::{BoxUpdates, Updates};
-
-/// Exponential backoff with jitter for endpoints that failed readiness or
-/// could not be made: `base × 2^(n-1)`, capped at `max`, each delay drawn
-/// uniformly from its upper half.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    /// First delay.
-    pub base: Duration,
-    /// Longest delay.
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(250),
-            max: Duration::from_secs(30),
-        }
-    }
-}
-
-impl Backoff {
-    pub(crate) fn delay(&self, failures: u32, rng: &mut fastrand::Rng) -> Duration {
-        let exp = failures.saturating_sub(1).min(30);
-        let full = self.base.saturating_mul(1 << exp).min(self.max);
-        let half = full / 2;
-        half + half.mul_f64(rng.f64())
-    }
-}
 
 #[derive(Clone)]
 enum Source {
@@ -85,11 +59,12 @@ impl Source {
     }
 }
 
-/// Asks the endpoint source to look again (e.g. a DNS re-resolve).
-pub(crate) type RefreshFn = Arc<dyn Fn() + Send + Sync>;
-
-/// Configures and builds a [`Balancer`] (or, through [`BalanceLayer`](super::BalanceLayer),
-/// a layer).
+/// Configures and builds a [`Balancer`] (or, through
+/// [`BalanceLayer`](super::BalanceLayer), a layer).
+///
+/// `K` is the key extractor ([`key`](Builder::key)) and `C` the classifier
+/// ([`classify`](Builder::classify)); both are carried by every balancer
+/// built.
 ///
 /// ```
 /// # use std::time::Duration;
@@ -102,25 +77,35 @@ pub(crate) type RefreshFn = Arc<dyn Fn() + Send + Sync>;
 ///     .seed(42);
 /// # drop(builder);
 /// ```
-#[derive(Clone)]
-pub struct Builder {
-    target: String,
-    policy: Arc<dyn Policy>,
-    ready_timeout: Duration,
-    ewma: EwmaConfig,
-    backoff: Backoff,
-    seed: Option<u64>,
+pub struct Builder<K = NoKey, C = DefaultClassify> {
+    settings: Settings,
     source: Source,
+    key: Arc<K>,
+    classify: C,
 }
 
-impl fmt::Debug for Builder {
+impl<K, C: Clone> Clone for Builder<K, C> {
+    fn clone(&self) -> Self {
+        Builder {
+            settings: self.settings.clone(),
+            source: self.source.clone(),
+            key: self.key.clone(),
+            classify: self.classify.clone(),
+        }
+    }
+}
+
+impl<K, C> fmt::Debug for Builder<K, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
         f.debug_struct("Builder")
-            .field("target", &self.target)
-            .field("policy", &self.policy.name())
-            .field("ready_timeout", &self.ready_timeout)
-            .field("ewma", &self.ewma)
-            .field("backoff", &self.backoff)
+            .field("target", &s.target)
+            .field("policy", &s.policy.name())
+            .field("ready_timeout", &s.ready_timeout)
+            .field("make_timeout", &s.make_timeout)
+            .field("ewma", &s.ewma)
+            .field("backoff", &s.backoff)
+            .field("cancelled", &s.cancelled)
             .finish()
     }
 }
@@ -132,67 +117,129 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Defaults: policy `ewma`, readiness deadline 3 s, EWMA 10 s / 30 ms, no endpoints.
+    /// Defaults: policy `ewma`, readiness deadline 3 s, make timeout 10 s,
+    /// EWMA 10 s / 30 ms, no key extractor, [`DefaultClassify`], no
+    /// endpoints.
     pub fn new() -> Self {
         Builder {
-            target: "static".to_owned(),
-            policy: Arc::new(pick::PeakEwmaP2c),
-            ready_timeout: Duration::from_secs(3),
-            ewma: EwmaConfig::default(),
-            backoff: Backoff::default(),
-            seed: None,
+            settings: Settings::default(),
             source: Source::None,
+            key: Arc::new(NoKey),
+            classify: DefaultClassify,
         }
     }
+}
 
+impl<K, C> Builder<K, C> {
     /// A name for the endpoints (a discovery target, a service name), used in
     /// errors and stats.
     pub fn target(mut self, target: impl Into<String>) -> Self {
-        self.target = target.into();
+        self.settings.target = target.into();
         self
     }
 
     /// The picking policy.
     pub fn policy(mut self, policy: impl Policy) -> Self {
-        self.policy = Arc::new(policy);
+        self.settings.policy = Arc::new(policy);
         self
     }
 
-    /// A built-in policy by name (see [`pick::POLICY_NAMES`]).
+    /// A built-in policy by name (see [`pick::policy_names`]).
     pub fn policy_name(mut self, name: &str) -> Result<Self, UnknownPolicy> {
-        self.policy = pick::by_name(name)?;
+        self.settings.policy = pick::by_name(name)?;
         Ok(self)
     }
 
     /// A shared policy (e.g. from [`pick::by_name`]).
     pub fn policy_arc(mut self, policy: Arc<dyn Policy>) -> Self {
-        self.policy = policy;
+        self.settings.policy = policy;
         self
     }
 
-    /// How long `poll_ready` waits for an endpoint before failing with
-    /// [`Error::NoEndpoints`](super::Error::NoEndpoints). Zero fails at once.
+    /// How requests are keyed for the hash policies (`ring-hash`, `maglev`,
+    /// `rendezvous`) and [`Sticky`](crate::pick::Sticky): equal keys go to
+    /// the same endpoint. Without one (or when it returns `None`) requests
+    /// go to the hash policy's fallback picker. A closure
+    /// `Fn(&Req) -> Option<u64>` is an extractor; see [`key`](crate::key).
+    ///
+    /// ```
+    /// # use fulcrum_balance::{Balancer, key::hash_bytes};
+    /// let builder = Balancer::builder()
+    ///     .policy_name("maglev").unwrap()
+    ///     .key(|req: &String| Some(hash_bytes(req.as_bytes())));
+    /// # drop(builder);
+    /// ```
+    pub fn key<K2>(self, key: K2) -> Builder<K2, C> {
+        Builder {
+            settings: self.settings,
+            source: self.source,
+            key: Arc::new(key),
+            classify: self.classify,
+        }
+    }
+
+    /// How responses are classified, and when a request is finished (see
+    /// [`classify`](crate::classify)). By default [`DefaultClassify`]: `Ok`
+    /// is a success, `Err` a failure.
+    pub fn classify<C2>(self, classify: C2) -> Builder<K, C2> {
+        Builder {
+            settings: self.settings,
+            source: self.source,
+            key: self.key,
+            classify,
+        }
+    }
+
+    /// How long a request may wait for an endpoint before it is sent: for
+    /// one to be pickable (`poll_ready`, or a `call` that found none), then
+    /// for its service to be ready (an endpoint gets a third of it before
+    /// the request moves on). Past it, requests fail with
+    /// [`Error::NoEndpoints`](super::Error::NoEndpoints) or
+    /// [`Error::NotReady`](super::Error::NotReady), and, when nothing was
+    /// pickable, the balancer fails new requests at once until an endpoint
+    /// is back. Zero fails at once. 3 s by default.
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
-        self.ready_timeout = timeout;
+        self.settings.ready_timeout = timeout;
+        self
+    }
+
+    /// How long making one endpoint's service may take (10 s by default);
+    /// past it the make counts as failed and is retried after the backoff.
+    pub fn make_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.make_timeout = timeout;
+        self
+    }
+
+    /// How many requests may wait for an endpoint at once (10 000 by
+    /// default); more fail at once.
+    pub fn max_waiters(mut self, max: usize) -> Self {
+        self.settings.max_waiters = max;
+        self
+    }
+
+    /// What a cancelled request counts as ([`CancelledAs::Slow`] by default).
+    pub fn cancelled(mut self, cancelled: CancelledAs) -> Self {
+        self.settings.cancelled = cancelled;
         self
     }
 
     /// Peak-EWMA settings for every endpoint.
     pub fn ewma(mut self, ewma: EwmaConfig) -> Self {
-        self.ewma = ewma;
+        self.settings.ewma = ewma;
         self
     }
 
-    /// Backoff for endpoints that fail readiness or cannot be made.
+    /// Backoff for endpoints that fail readiness, refuse connections or
+    /// cannot be made.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+        self.settings.backoff = backoff;
         self
     }
 
     /// Seeds the randomness of pickers and backoff jitter, for reproducible
     /// runs. By default a random seed.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.settings.seed = Some(seed);
         self
     }
 
@@ -243,7 +290,7 @@ impl Builder {
     /// Each balancer built gets its own discovery stream.
     #[cfg(feature = "discovery")]
     pub fn discovery(mut self, discovery: fulcrum_discovery::Discovery) -> Self {
-        self.target = discovery.target().to_string();
+        self.settings.target = discovery.target().to_string();
         self.source = Source::Discovery(discovery);
         self
     }
@@ -255,56 +302,37 @@ impl Builder {
     /// The driver is spawned on the current tokio runtime (which needs its
     /// time driver, as `#[tokio::main]` provides). Built outside a runtime,
     /// the driver starts on the balancer's first `poll_ready`.
-    pub fn build<Req, M>(&self, make: M) -> Balancer<M::Response, Req>
+    pub fn build<M>(&self, make: M) -> Balancer<M::Response, K, C>
     where
         M: Service<Endpoint> + Send + 'static,
         M::Future: Send + 'static,
         M::Error: Into<BoxError>,
-        M::Response: Service<Req> + Clone + Send + Sync + 'static,
+        M::Response: Clone + Send + Sync + 'static,
+        C: Clone,
     {
+        let s = &self.settings;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let notify = Arc::new(Notify::new());
-        let empty: Snapshot<M::Response> = Snapshot {
-            ready: Box::new([]),
-            down: Default::default(),
-            weights: Box::new([]),
-            services: Box::new([]),
-            generations: Box::new([]),
-            picker: self.policy.build(&Loads::new(&[], &[])),
-            total: None,
-            members: Box::new([]),
-            draining: Box::new([]),
-            empty_reason: NoEndpointsReason::NeverHadAny,
-            terminal: false,
-            discovery_error: None,
-            version: 0,
-        };
-        let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
-        let shared = Arc::new(Shared {
-            snapshot: ArcSwap::from_pointee(empty),
-            target: self.target.as_str().into(),
-            policy_name: self.policy.name().to_owned(),
-            ready_timeout: self.ready_timeout,
-            time_all: self.policy.uses_latency(),
-            notify_driver: notify.clone(),
-            waiters: Mutex::new(Default::default()),
-            pending_driver: Mutex::new(None),
-            driver_started: AtomicBool::new(false),
-            next_id: AtomicU64::new(0),
+        let control = Arc::new(Control::new(s.cancelled));
+        let seed = s.seed.unwrap_or_else(|| fastrand::u64(..));
+        let shared = Arc::new(Shared::new(
+            control.clone(),
+            &s.target,
+            s.policy.name(),
+            s.ready_timeout,
+            s.max_waiters,
+            s.policy.uses_latency(),
             seed,
-            _stop: stop_tx,
-        });
+            stop_tx,
+        ));
         let (updates, refresh) = self.source.clone().into_updates();
         let driver = Driver::new(
             Arc::downgrade(&shared),
-            notify,
+            control,
             stop_rx,
             make,
             updates,
             refresh,
-            self.policy.clone(),
-            self.ewma.clone(),
-            self.backoff,
+            s,
             seed,
         );
         *shared
@@ -312,6 +340,6 @@ impl Builder {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(Box::pin(driver.run()));
         shared.start_driver();
-        Balancer::from_shared(shared)
+        Balancer::from_shared(shared, self.key.clone(), self.classify.clone())
     }
 }

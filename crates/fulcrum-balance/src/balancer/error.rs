@@ -1,9 +1,14 @@
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use fulcrum_core::{BoxError, NoEndpoints};
 
 /// Why a request through a [`Balancer`](crate::Balancer) failed.
+///
+/// `Display` says what happened and what to do; the underlying error, if
+/// any, is the [`source`](std::error::Error::source) (not repeated in the
+/// message, so a printed chain shows each cause once).
 ///
 /// ```
 /// # use fulcrum_balance::Error;
@@ -17,8 +22,9 @@ use fulcrum_core::{BoxError, NoEndpoints};
 pub enum Error {
     /// No endpoint became available within the readiness deadline.
     NoEndpoints(NoEndpoints),
-    /// The chosen endpoint's service failed readiness, and no other endpoint
-    /// was available to take the request instead. The request was not sent.
+    /// The chosen endpoint's service failed readiness (or stayed not ready
+    /// past its deadline), and no other endpoint was available to take the
+    /// request instead. The request was not sent.
     NotReady {
         /// The last endpoint tried.
         endpoint: SocketAddr,
@@ -32,30 +38,84 @@ pub enum Error {
         /// The service's error.
         source: BoxError,
     },
+    /// The balancer's background driver has stopped (its runtime shut
+    /// down, or it failed): the balancer can no longer follow its endpoints,
+    /// so it serves no request. Build a new balancer.
+    DriverStopped,
+    /// Code given to the balancer (a key extractor, a classifier) panicked
+    /// while handling this request; the request was not sent, or its
+    /// response was lost.
+    Panicked {
+        /// Which piece of code.
+        what: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// [`Balancer::ready_all`](crate::Balancer::ready_all) ran out of time
+    /// before every endpoint's service was made.
+    WarmingUp {
+        /// Endpoints whose service was made (or failed to be).
+        made: usize,
+        /// Endpoints in the set.
+        total: usize,
+        /// How long it waited.
+        waited: Duration,
+    },
 }
 
 impl Error {
     /// The endpoint involved, if any.
     pub fn endpoint(&self) -> Option<SocketAddr> {
         match self {
-            Error::NoEndpoints(_) => None,
             Error::NotReady { endpoint, .. } | Error::Service { endpoint, .. } => Some(*endpoint),
+            _ => None,
         }
     }
+
+    pub(crate) fn panicked(what: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
+        Error::Panicked {
+            what,
+            message: panic_message(&*payload),
+        }
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoEndpoints(e) => e.fmt(f),
-            Error::NotReady { endpoint, source } => write!(
+            Error::NotReady { endpoint, .. } => write!(
                 f,
-                "endpoint {endpoint} failed readiness ({source}) and no other endpoint was \
-                 available; the request was not sent and is safe to retry"
+                "endpoint {endpoint} was not ready and no other endpoint was available; \
+                 the request was not sent and is safe to retry"
             ),
-            Error::Service { endpoint, source } => {
-                write!(f, "request to endpoint {endpoint} failed: {source}")
-            }
+            Error::Service { endpoint, .. } => write!(f, "request to endpoint {endpoint} failed"),
+            Error::DriverStopped => f.write_str(
+                "the balancer's driver has stopped (its tokio runtime shut down or it failed); \
+                 build a new balancer",
+            ),
+            Error::Panicked { what, message } => write!(
+                f,
+                "the {what} panicked ({message}); fix it to return normally"
+            ),
+            Error::WarmingUp {
+                made,
+                total,
+                waited,
+            } => write!(
+                f,
+                "{made} of {total} endpoints were ready after waiting {waited:?}; \
+                 the others are still connecting (check them, or wait longer)"
+            ),
         }
     }
 }
@@ -63,8 +123,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::NoEndpoints(e) => Some(e),
+            Error::NoEndpoints(e) => e.source(),
             Error::NotReady { source, .. } | Error::Service { source, .. } => Some(&**source),
+            _ => None,
         }
     }
 }
@@ -72,5 +133,44 @@ impl std::error::Error for Error {
 impl From<NoEndpoints> for Error {
     fn from(e: NoEndpoints) -> Self {
         Error::NoEndpoints(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every cause, in order, as a chain printer shows them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out += &format!(": {c}");
+            cause = c.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_printed_chain_shows_each_cause_once() {
+        let e = Error::Service {
+            endpoint: ([127, 0, 0, 1], 80).into(),
+            source: "connection refused".into(),
+        };
+        assert_eq!(
+            chain(&e),
+            "request to endpoint 127.0.0.1:80 failed: connection refused"
+        );
+        let e = Error::NotReady {
+            endpoint: ([127, 0, 0, 1], 80).into(),
+            source: "pool closed".into(),
+        };
+        assert_eq!(chain(&e).matches("pool closed").count(), 1);
+        let e = Error::NoEndpoints(NoEndpoints::new(
+            "t",
+            fulcrum_core::NoEndpointsReason::NeverHadAny,
+            Duration::from_secs(1),
+        ));
+        assert_eq!(chain(&e), e.to_string());
     }
 }

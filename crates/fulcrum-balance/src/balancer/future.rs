@@ -1,91 +1,28 @@
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use fulcrum_core::BoxError;
 use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use super::wait::{poll_wait, CallWait};
-use super::{Classifier, Error, Outcome, Picked, Shared};
-use crate::slot::Slot;
-
-/// The dispatch time of a request that is not timed (see
-/// [`Policy::uses_latency`](crate::pick::Policy::uses_latency)).
-pub(crate) const UNTIMED: u64 = u64::MAX;
-
-/// Counts a request against its endpoint from dispatch until it is dropped.
-///
-/// On completion it records the latency (or the failure penalty); if the
-/// request is dropped unfinished (cancelled, timed out above us) it records
-/// the time so far, so an endpoint whose requests are always abandoned still
-/// looks slow.
-struct LoadGuard {
-    slot: Arc<Slot>,
-    /// The generation of the service this request holds.
-    generation: u32,
-    start: u64,
-    recorded: bool,
-}
-
-impl LoadGuard {
-    #[inline]
-    fn new(slot: Arc<Slot>, generation: u32, start: u64) -> Self {
-        slot.in_flight.enter();
-        if let Some(total) = &slot.total {
-            total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        LoadGuard {
-            slot,
-            generation,
-            start,
-            recorded: false,
-        }
-    }
-
-    #[inline]
-    fn finish(&mut self, outcome: Outcome) {
-        match outcome {
-            Outcome::Success => self.record_elapsed(),
-            Outcome::Failure => {
-                self.slot
-                    .failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.slot.ewma.record_failure(fulcrum_core::time::now());
-            }
-        }
-        self.recorded = true;
-    }
-
-    #[inline]
-    fn record_elapsed(&self) {
-        if self.start != UNTIMED {
-            let now = fulcrum_core::time::now();
-            self.slot.ewma.record(now.saturating_sub(self.start), now);
-        }
-    }
-}
-
-impl Drop for LoadGuard {
-    #[inline]
-    fn drop(&mut self) {
-        if !self.recorded {
-            self.record_elapsed();
-        }
-        self.slot.in_flight.exit();
-        if let Some(total) = &self.slot.total {
-            total.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
+use super::error::Error;
+use super::shared::Shared;
+use super::snapshot::{Check, Picked};
+use super::wait::OwnWait;
+use crate::classify::{Classify, Completion};
 
 pin_project! {
     #[project = StateProj]
     enum State<S, Req, F> {
         // Waiting for an endpoint to pick (none when `call` ran).
-        Waiting { req: Option<Req>, wait: CallWait<S> },
+        Waiting { req: Option<Req>, wait: OwnWait<S> },
         // Waiting for the chosen endpoint's service to be ready.
         Ready { svc: S, req: Option<Req> },
         Called { #[pin] fut: F },
@@ -96,44 +33,60 @@ pin_project! {
 pin_project! {
     /// The response future of a [`Balancer`](crate::Balancer).
     ///
-    /// Drives the chosen endpoint's service: its readiness, then the call.
-    /// If readiness fails, the endpoint is marked unavailable and the request
-    /// moves to another endpoint (it has not been sent). If `call` found no
-    /// endpoint to pick (the set changed since `poll_ready`), it first waits
-    /// for one, under the balancer's readiness deadline.
-    pub struct ResponseFuture<S, Req>
+    /// Drives the chosen endpoint's service: its readiness, then the call,
+    /// then hands the result and the request's [`Completion`] to the
+    /// classifier. If readiness fails, or does not come within the
+    /// endpoint's share of the readiness deadline, the endpoint is taken out
+    /// of service and the request moves to another endpoint (it has not
+    /// been sent). If `call` found no endpoint to pick (the set changed
+    /// since `poll_ready`), it first waits for one. No request waits longer
+    /// than the readiness deadline before it is sent.
+    pub struct ResponseFuture<S, Req, C>
     where
         S: Service<Req>,
     {
         #[pin]
         state: State<S, Req, S::Future>,
-        guard: Option<LoadGuard>,
-        classify: Classifier<S::Response, S::Error>,
+        completion: Option<Completion>,
+        classify: C,
         seed: u64,
         // The affinity key, for picking again in the policy's order.
         key: Option<u64>,
         moves: u32,
+        // Set when the chosen service is not ready at once: when to give up
+        // on it, and on the request.
+        patience: Option<Patience>,
     }
 }
 
-impl<S, Req> fmt::Debug for ResponseFuture<S, Req>
+/// Deadlines of a request whose chosen service was not ready at once.
+struct Patience {
+    /// The request's own: the balancer's readiness deadline from the first
+    /// time it had to wait.
+    deadline: Instant,
+    /// The current endpoint's: a share of the request's.
+    timer: Pin<Box<Sleep>>,
+}
+
+impl<S, Req, C> fmt::Debug for ResponseFuture<S, Req, C>
 where
     S: Service<Req>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field(
-                "endpoint",
-                &self.guard.as_ref().map(|g| g.slot.endpoint.addr()),
-            )
+            .field("completion", &self.completion)
             .finish()
     }
 }
 
+/// The readiness deadline of a request whose balancer was dropped while it
+/// waited (the builder's default).
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A request whose endpoint fails readiness moves at most this many times.
 const MAX_MOVES: u32 = 3;
 
-impl<S, Req> ResponseFuture<S, Req>
+impl<S, Req, C> ResponseFuture<S, Req, C>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
@@ -143,7 +96,7 @@ where
         picked: Picked<S>,
         req: Req,
         start: u64,
-        classify: Classifier<S::Response, S::Error>,
+        classify: C,
         seed: u64,
         key: Option<u64>,
     ) -> Self {
@@ -152,18 +105,19 @@ where
                 svc: picked.service,
                 req: Some(req),
             },
-            guard: Some(LoadGuard::new(picked.slot, picked.generation, start)),
+            completion: Some(Completion::begin(picked.slot, picked.generation, start)),
             classify,
             seed,
             key,
             moves: 0,
+            patience: None,
         }
     }
 
     pub(crate) fn waiting(
         req: Req,
-        wait: CallWait<S>,
-        classify: Classifier<S::Response, S::Error>,
+        wait: OwnWait<S>,
+        classify: C,
         seed: u64,
         key: Option<u64>,
     ) -> Self {
@@ -172,162 +126,202 @@ where
                 req: Some(req),
                 wait,
             },
-            guard: None,
+            completion: None,
             classify,
             seed,
             key,
             moves: 0,
+            patience: None,
+        }
+    }
+
+    pub(crate) fn failed(error: Error, classify: C) -> Self {
+        ResponseFuture {
+            state: State::Failed { error: Some(error) },
+            completion: None,
+            classify,
+            seed: 0,
+            key: None,
+            moves: 0,
+            patience: None,
         }
     }
 }
 
-/// Takes the endpoint of a request whose service failed readiness out of
-/// service (telling the driver, which backs it off), and returns the
-/// balancer's shared state if the balancer still exists.
-fn take_out_of_service<S: Send + Sync + 'static>(guard: &LoadGuard) -> Option<Arc<Shared<S>>> {
-    let newly_down = guard.slot.mark_not_ready(guard.generation);
-    let shared = guard.slot.owner.upgrade()?.downcast::<Shared<S>>().ok()?;
-    if newly_down {
-        let snap = shared.snapshot.load();
-        if snap.ready.iter().any(|s| Arc::ptr_eq(s, &guard.slot)) {
-            snap.down.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        shared.notify_driver.notify_one();
-    }
-    Some(shared)
+/// The balancer a request's endpoint belongs to, if it still exists.
+fn owner<S: Send + Sync + 'static>(completion: &Completion) -> Option<Arc<Shared<S>>> {
+    completion
+        .slot()
+        .owner
+        .upgrade()?
+        .downcast::<Shared<S>>()
+        .ok()
 }
 
 /// Another active endpoint from the balancer's current snapshot.
 fn pick_another<S: Clone>(shared: &Shared<S>, seed: u64, key: Option<u64>) -> Option<Picked<S>> {
     let snap = shared.snapshot.load();
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let (i, _) = snap.choose(&mut rng, key)?;
-    Some(snap.take(i))
+    snap.choose(&mut fastrand::Rng::with_seed(seed), key)
 }
 
-impl<S, Req> Future for ResponseFuture<S, Req>
+impl<S, Req, C> Future for ResponseFuture<S, Req, C>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
+    C: Classify<S::Response>,
 {
-    type Output = Result<S::Response, Error>;
+    type Output = Result<C::Response, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Waiting { req, wait } => {
-                    let CallWait {
-                        shared,
-                        id,
-                        waiting,
-                    } = wait;
-                    let ready =
-                        poll_wait(shared, *id, waiting, cx, || shared.snapshot.load().check());
-                    match std::task::ready!(ready) {
-                        Err(e) => {
-                            let error = Some(Error::NoEndpoints(e));
-                            this.state.set(State::Failed { error });
-                        }
-                        Ok(()) => {
-                            let snap = shared.snapshot.load();
-                            *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                            let mut rng = fastrand::Rng::with_seed(*this.seed);
-                            match snap.choose(&mut rng, *this.key) {
-                                Some((i, now)) => {
-                                    let picked = snap.take(i);
-                                    let start = now.unwrap_or_else(fulcrum_core::time::now);
-                                    *this.guard =
-                                        Some(LoadGuard::new(picked.slot, picked.generation, start));
-                                    let req = req.take();
-                                    this.state.set(State::Ready {
-                                        svc: picked.service,
-                                        req,
-                                    });
+                    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let mut rng = fastrand::Rng::with_seed(*this.seed);
+                    let key = *this.key;
+                    let mut picked = None;
+                    // Ready only with an endpoint in hand: a view where the
+                    // count says "ready" but every endpoint just went down
+                    // waits (woken by the driver's next snapshot) instead of
+                    // spinning.
+                    let ready = wait.poll(cx, |shared| {
+                        let snap = shared.snapshot.load();
+                        match snap.check(&shared.control) {
+                            Check::Ready => match snap.choose(&mut rng, key) {
+                                Some(p) => {
+                                    picked = Some(p);
+                                    Check::Ready
                                 }
                                 None => {
-                                    // A stale view (endpoints retired, their
-                                    // successors still being made): let the
-                                    // driver publish, and look again.
-                                    cx.waker().wake_by_ref();
-                                    return Poll::Pending;
+                                    Check::Wait(fulcrum_core::NoEndpointsReason::AllUnavailable)
                                 }
-                            }
+                            },
+                            other => other,
+                        }
+                    });
+                    match std::task::ready!(ready) {
+                        Err(e) => this.state.set(State::Failed { error: Some(e) }),
+                        Ok(()) => {
+                            let Some(picked) = picked else {
+                                return Poll::Pending;
+                            };
+                            let start = picked.now.unwrap_or_else(fulcrum_core::time::now);
+                            *this.completion =
+                                Some(Completion::begin(picked.slot, picked.generation, start));
+                            let req = req.take();
+                            this.state.set(State::Ready {
+                                svc: picked.service,
+                                req,
+                            });
                         }
                     }
                 }
-                StateProj::Ready { svc, req } => match svc.poll_ready(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(())) => {
-                        if let Some(guard) = this.guard.as_ref() {
-                            guard.slot.mark_ready();
-                        }
-                        let Some(req) = req.take() else {
-                            // Unreachable: the request is taken only here.
-                            return Poll::Pending;
-                        };
-                        let fut = svc.call(req);
-                        this.state.set(State::Called { fut });
-                    }
-                    Poll::Ready(Err(e)) => {
-                        let Some(mut guard) = this.guard.take() else {
-                            return Poll::Pending;
-                        };
-                        // Not sent: no latency sample, just the readiness failure.
-                        guard.recorded = true;
-                        let endpoint = guard.slot.endpoint.addr();
-                        *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                        *this.moves += 1;
-                        let next = take_out_of_service::<S>(&guard)
-                            .filter(|_| *this.moves <= MAX_MOVES)
-                            .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
-                        drop(guard);
-                        match next {
-                            Some(picked) if picked.slot.endpoint.addr() != endpoint => {
-                                let req = req.take();
-                                let start = fulcrum_core::time::now();
-                                *this.guard =
-                                    Some(LoadGuard::new(picked.slot, picked.generation, start));
-                                this.state.set(State::Ready {
-                                    svc: picked.service,
-                                    req,
-                                });
+                StateProj::Ready { svc, req } => {
+                    let failure: BoxError = match svc.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {
+                            if let Some(c) = this.completion.as_ref() {
+                                c.slot().mark_ready();
                             }
-                            _ => {
-                                let error = Error::NotReady {
-                                    endpoint,
-                                    source: e.into(),
-                                };
-                                this.state.set(State::Failed { error: Some(error) });
+                            *this.patience = None;
+                            let Some(req) = req.take() else {
+                                // Unreachable: the request is taken only here.
+                                return Poll::Pending;
+                            };
+                            let fut = svc.call(req);
+                            this.state.set(State::Called { fut });
+                            continue;
+                        }
+                        Poll::Ready(Err(e)) => e.into(),
+                        Poll::Pending => {
+                            let timeout = this
+                                .completion
+                                .as_ref()
+                                .and_then(owner::<S>)
+                                .map_or(DEFAULT_READY_TIMEOUT, |shared| shared.ready_timeout);
+                            let patience = this.patience.get_or_insert_with(|| {
+                                let deadline = Instant::now() + timeout;
+                                Patience {
+                                    deadline,
+                                    timer: Box::pin(tokio::time::sleep(share(timeout))),
+                                }
+                            });
+                            if patience.timer.as_mut().poll(cx).is_pending() {
+                                return Poll::Pending;
                             }
+                            format!("not ready within {:?}", share(timeout)).into()
                         }
-                    }
-                },
-                StateProj::Called { fut } => {
-                    let result = std::task::ready!(fut.poll(cx));
-                    let outcome = (this.classify)(&result);
-                    let endpoint = match this.guard.take() {
-                        Some(mut guard) => {
-                            guard.finish(outcome);
-                            Some(guard.slot.endpoint.addr())
-                        }
-                        None => None,
                     };
-                    return Poll::Ready(result.map_err(|e| Error::Service {
-                        endpoint: endpoint.unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
-                        source: e.into(),
-                    }));
+                    // Not sent: the endpoint goes out of service, the
+                    // request to another endpoint.
+                    let Some(completion) = this.completion.take() else {
+                        return Poll::Pending;
+                    };
+                    let slot = completion.slot().clone();
+                    let endpoint = slot.endpoint.addr();
+                    slot.failures.fetch_add(1, Ordering::Relaxed);
+                    slot.take_out_of_service(completion.generation());
+                    let shared = owner::<S>(&completion);
+                    completion.not_sent();
+                    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    *this.moves += 1;
+                    let now = Instant::now();
+                    let time_left = this.patience.as_ref().map(|p| p.deadline > now);
+                    let next = shared
+                        .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
+                        .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
+                    match next {
+                        Some(picked) if picked.slot.endpoint.addr() != endpoint => {
+                            if let Some(p) = this.patience.as_mut() {
+                                let left = p.deadline.saturating_duration_since(now);
+                                let wait = share(left * 3).min(left);
+                                p.timer.as_mut().reset(now + wait);
+                            }
+                            let req = req.take();
+                            *this.completion = Some(Completion::begin(
+                                picked.slot,
+                                picked.generation,
+                                fulcrum_core::time::now(),
+                            ));
+                            this.state.set(State::Ready {
+                                svc: picked.service,
+                                req,
+                            });
+                        }
+                        _ => {
+                            let error = Error::NotReady {
+                                endpoint,
+                                source: failure,
+                            };
+                            this.state.set(State::Failed { error: Some(error) });
+                        }
+                    }
+                }
+                StateProj::Called { fut } => {
+                    let result = std::task::ready!(fut.poll(cx)).map_err(Into::into);
+                    let Some(completion) = this.completion.take() else {
+                        return Poll::Pending;
+                    };
+                    let endpoint = completion.endpoint().addr();
+                    let classify = &*this.classify;
+                    let classified =
+                        catch_unwind(AssertUnwindSafe(|| classify.classify(result, completion)));
+                    return Poll::Ready(match classified {
+                        Ok(Ok(response)) => Ok(response),
+                        Ok(Err(source)) => Err(Error::Service { endpoint, source }),
+                        Err(panic) => Err(Error::panicked("classifier", panic)),
+                    });
                 }
                 StateProj::Failed { error } => {
-                    return Poll::Ready(Err(error.take().unwrap_or_else(|| {
-                        Error::NoEndpoints(fulcrum_core::NoEndpoints::new(
-                            "",
-                            fulcrum_core::NoEndpointsReason::AllUnavailable,
-                            std::time::Duration::ZERO,
-                        ))
-                    })))
+                    return Poll::Ready(Err(error.take().unwrap_or(Error::DriverStopped)));
                 }
             }
         }
     }
+}
+
+/// How long one endpoint may keep a request waiting for readiness: a third
+/// of the readiness deadline, so that a request can still move twice.
+fn share(timeout: Duration) -> Duration {
+    timeout / 3
 }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use super::testing::Fixture;
 use super::*;
 use crate::key::mix64;
 
@@ -23,9 +22,9 @@ fn hash_policies() -> Vec<(&'static str, Box<dyn Policy>)> {
 
 #[test]
 fn two_independent_clients_map_every_key_the_same() {
-    let a = Fixture::numbered(0..10);
+    let a = TestEndpoints::numbered(0..10);
     // The other client learned the endpoints in another order.
-    let b = Fixture::numbered((0..10).rev());
+    let b = TestEndpoints::numbered((0..10).rev());
     for (name, policy) in hash_policies() {
         let (x, y) = (
             a.owners(&*policy, keys(10_000)),
@@ -39,8 +38,8 @@ fn two_independent_clients_map_every_key_the_same() {
 
 #[test]
 fn removing_one_of_100_endpoints_moves_few_keys() {
-    let before = Fixture::numbered(0..100);
-    let after = Fixture::numbered((0..100).filter(|&i| i != 37));
+    let before = TestEndpoints::numbered(0..100);
+    let after = TestEndpoints::numbered((0..100).filter(|&i| i != 37));
     let gone: SocketAddr = "10.0.0.37:80".parse().unwrap();
     for (name, policy, limit) in [
         (
@@ -78,7 +77,7 @@ fn removing_one_of_100_endpoints_moves_few_keys() {
 
 #[test]
 fn a_million_keys_over_100_endpoints_are_balanced() {
-    let f = Fixture::numbered(0..100);
+    let f = TestEndpoints::numbered(0..100);
     for (name, policy) in [
         ("maglev", Box::new(Maglev::default()) as Box<dyn Policy>),
         (
@@ -101,7 +100,7 @@ fn a_million_keys_over_100_endpoints_are_balanced() {
 fn weight_3_gets_three_times_the_keys_of_weight_1() {
     let mut weights = vec![1u32; 10];
     weights[4] = 3;
-    let f = Fixture::weighted(&weights);
+    let f = TestEndpoints::weighted(&weights);
     for (name, policy) in [
         (
             "ring-hash",
@@ -124,7 +123,7 @@ fn weight_3_gets_three_times_the_keys_of_weight_1() {
 
 #[test]
 fn keys_go_to_the_next_candidate_while_home_is_down_and_come_back() {
-    let f = Fixture::numbered(0..10);
+    let f = TestEndpoints::numbered(0..10);
     for (name, policy) in hash_policies() {
         let home = f.owners(&*policy, keys(1_000));
         let down = f.slots[3].endpoint.addr();
@@ -147,7 +146,7 @@ fn keys_go_to_the_next_candidate_while_home_is_down_and_come_back() {
 
 #[test]
 fn bounded_load_skips_endpoints_over_the_bound_in_order() {
-    let f = Fixture::numbered(0..4);
+    let f = TestEndpoints::numbered(0..4);
     let policy = Maglev::default().options(HashOptions::default().balance_factor(1.25));
     let key = 42;
     let home = f.owners(&policy, std::iter::once(key))[0];
@@ -169,7 +168,7 @@ fn bounded_load_skips_endpoints_over_the_bound_in_order() {
 
 #[test]
 fn every_endpoint_over_its_bound_falls_back_to_the_least_loaded() {
-    let f = Fixture::numbered(0..3);
+    let f = TestEndpoints::numbered(0..3);
     for (i, load) in [5, 2, 7].into_iter().enumerate() {
         for _ in 0..load {
             f.slots[i].in_flight.enter();
@@ -202,19 +201,18 @@ fn every_endpoint_over_its_bound_falls_back_to_the_least_loaded() {
 
 #[test]
 fn requests_without_a_key_use_the_fallback_policy() {
-    let f = Fixture::numbered(0..4);
-    let policy =
-        RingHash::default().options(HashOptions::default().fallback(RoundRobin::default()));
+    let f = TestEndpoints::numbered(0..4);
+    let policy = RingHash::default().options(HashOptions::default().fallback(RoundRobin));
     // No key: the fallback's exact rotation.
     assert_eq!(f.picks(&policy, 8, 0), vec![0, 1, 2, 3, 0, 1, 2, 3]);
 }
 
 #[test]
 fn an_empty_set_and_one_endpoint_are_handled() {
-    let empty = Fixture::numbered(std::iter::empty());
-    let one = Fixture::numbered([7]);
+    let empty = TestEndpoints::numbered(std::iter::empty());
+    let one = TestEndpoints::numbered([7]);
     for (name, policy) in hash_policies() {
-        let picker = policy.build(&empty.loads());
+        let picker = policy.build(&empty.loads(), None);
         let mut rng = fastrand::Rng::with_seed(0);
         let mut cx = PickContext::new(empty.loads(), &mut rng, Some(1));
         assert_eq!(picker.pick(&mut cx), None, "{name}");

@@ -5,7 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{pending_le, Loads, PeakEwmaP2c, PickContext, Picker, Policy};
+use super::cost::least_loaded;
+use super::{previous_as, Loads, PeakEwmaP2c, PickContext, Picker, Policy};
 use crate::key::{endpoint_hash, mix64};
 
 /// Options of the hash policies (`ring-hash`, `maglev`, `rendezvous`).
@@ -120,32 +121,24 @@ impl<T: fmt::Debug> fmt::Debug for HashPicker<T> {
     }
 }
 
-/// Builds the picker of a hash policy over `loads`.
+/// Builds the picker of a hash policy over `loads`; the fallback picker
+/// takes over the state of the one it replaces.
 pub(crate) fn picker<T: HashTable>(
     table: T,
     loads: &Loads<'_>,
     options: &HashOptions,
+    previous: Option<&dyn Picker>,
 ) -> Box<dyn Picker> {
+    let previous_fallback = previous_as::<HashPicker<T>>(previous).map(|p| &*p.fallback);
     let total_weight = (0..loads.len())
         .map(|i| f64::from(loads.weight(i)))
         .sum::<f64>();
     Box::new(HashPicker {
         table,
-        fallback: options.fallback.build(loads),
+        fallback: options.fallback.build(loads, previous_fallback),
         factor: options.balance_factor,
         total_weight: total_weight.max(1.0),
     })
-}
-
-/// The active endpoint with the least `(in_flight + 1) / weight`.
-fn least_loaded_active(loads: &Loads<'_>) -> Option<usize> {
-    let mut best: Option<usize> = None;
-    for i in (0..loads.len()).filter(|&i| loads.is_active(i)) {
-        if best.is_none_or(|b| !pending_le(loads, b, i)) {
-            best = Some(i);
-        }
-    }
-    best
 }
 
 impl<T: HashTable> Picker for HashPicker<T> {
@@ -180,6 +173,6 @@ impl<T: HashTable> Picker for HashPicker<T> {
             return Some(i);
         }
         // Every candidate is down or over its bound: the least loaded.
-        least_loaded_active(&loads)
+        least_loaded(&loads, (key % n as u64) as usize)
     }
 }

@@ -1,4 +1,5 @@
-use super::{pending_le, Loads, PickContext, Picker, Policy};
+use super::cost::least_loaded;
+use super::{Loads, PickContext, Picker, Policy};
 
 /// Least connections: the exact minimum of `(in_flight + 1) / weight`, by a
 /// full scan of the ready endpoints.
@@ -17,15 +18,7 @@ impl Picker for LeastConn {
             return None;
         }
         let start = cx.random_below(n);
-        let loads = cx.loads();
-        let mut best = start;
-        for k in 1..n {
-            let i = (start + k) % n;
-            if !pending_le(loads, best, i) {
-                best = i;
-            }
-        }
-        Some(best)
+        least_loaded(cx.loads(), start)
     }
 }
 
@@ -38,7 +31,7 @@ impl Policy for LeastConn {
         false
     }
 
-    fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
+    fn build(&self, _loads: &Loads<'_>, _previous: Option<&dyn Picker>) -> Box<dyn Picker> {
         Box::new(LeastConn)
     }
 }
@@ -46,36 +39,42 @@ impl Policy for LeastConn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pick::testing::Fixture;
+    use crate::pick::TestEndpoints;
 
     #[test]
     fn picks_the_exact_minimum() {
-        let f = Fixture::equal(5);
+        let f = TestEndpoints::equal(5);
         for (i, load) in [4, 3, 1, 5, 2].into_iter().enumerate() {
-            for _ in 0..load {
-                f.slots[i].in_flight.enter();
-            }
+            f.add_in_flight(i, load);
         }
         assert_eq!(f.counts(&LeastConn, 200, 5), vec![0, 0, 200, 0, 0]);
     }
 
     #[test]
     fn weight_scales_the_load() {
-        let f = Fixture::weighted(&[1, 4]);
-        // 1/1 vs (4+1)/4: endpoint 0 is idle, but 2 per unit of weight beats 1.25? no: 1.0 < 1.25
-        for _ in 0..4 {
-            f.slots[1].in_flight.enter();
-        }
+        let f = TestEndpoints::weighted(&[1, 4]);
+        // idle at weight 1 (1/1) beats 4 in flight at weight 4 (5/4)
+        f.add_in_flight(1, 4);
         assert_eq!(f.counts(&LeastConn, 10, 6), vec![10, 0]);
-        f.slots[0].in_flight.enter();
-        // now 2/1 vs 5/4: the heavier endpoint wins
+        // now 2/1 against 5/4: the heavier endpoint wins
+        f.add_in_flight(0, 1);
         assert_eq!(f.counts(&LeastConn, 10, 7), vec![0, 10]);
     }
 
     #[test]
     fn ties_are_shared() {
-        let f = Fixture::equal(4);
+        let f = TestEndpoints::equal(4);
         let counts = f.counts(&LeastConn, 4_000, 8);
         assert!(counts.iter().all(|&c| c > 800), "{counts:?}");
+    }
+
+    #[test]
+    fn skips_endpoints_out_of_service() {
+        let f = TestEndpoints::equal(3);
+        f.add_in_flight(0, 5);
+        f.add_in_flight(2, 5);
+        f.take_down(1);
+        let counts = f.counts(&LeastConn, 100, 9);
+        assert_eq!(counts[1], 0, "{counts:?}");
     }
 }

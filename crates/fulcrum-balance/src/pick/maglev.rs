@@ -195,11 +195,12 @@ impl Policy for Maglev {
         "maglev"
     }
 
-    fn build(&self, loads: &Loads<'_>) -> Box<dyn Picker> {
+    fn build(&self, loads: &Loads<'_>, previous: Option<&dyn Picker>) -> Box<dyn Picker> {
         picker(
             MaglevTable::new(&identities(loads), self.table_size),
             loads,
             &self.options,
+            previous,
         )
     }
 

@@ -1,8 +1,7 @@
 //! Measuring a policy outside a balancer: rebuild time and per-pick cost.
 
-use std::any::Any;
 use std::hint::black_box;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fulcrum_core::load::EwmaConfig;
@@ -10,7 +9,7 @@ use fulcrum_core::Endpoint;
 
 use super::{Loads, PickContext, Policy};
 use crate::key::mix64;
-use crate::slot::{EndpointState, Slot};
+use crate::slot::Slot;
 
 /// What [`measure`] found.
 #[derive(Clone, Copy, Debug)]
@@ -39,17 +38,12 @@ pub struct Measurement {
 pub fn measure(policy: &dyn Policy, endpoints: &[Endpoint], picks: u64) -> Measurement {
     let slots: Vec<Arc<Slot>> = endpoints
         .iter()
-        .map(|ep| {
-            let owner: Weak<dyn Any + Send + Sync> = Weak::<()>::new();
-            let slot = Slot::new(ep.clone(), &EwmaConfig::default(), owner, None);
-            slot.set_state(EndpointState::Active);
-            Arc::new(slot)
-        })
+        .map(|ep| Arc::new(Slot::detached(ep.clone(), &EwmaConfig::default())))
         .collect();
     let weights: Vec<u32> = endpoints.iter().map(|e| e.weight().max(1)).collect();
     let loads = Loads::new(&slots, &weights);
     let started = Instant::now();
-    let picker = policy.build(&loads);
+    let picker = policy.build(&loads, None);
     let build = started.elapsed();
     let mut rng = fastrand::Rng::with_seed(1);
     let started = Instant::now();

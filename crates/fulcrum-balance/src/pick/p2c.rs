@@ -1,4 +1,5 @@
-use super::{pending_le, power_of_two, Loads, PickContext, Picker, Policy};
+use super::cost::{pending_le, power_of_two};
+use super::{Loads, PickContext, Picker, Policy};
 
 /// Power of two choices on in-flight requests per unit of weight.
 ///
@@ -6,6 +7,12 @@ use super::{pending_le, power_of_two, Loads, PickContext, Picker, Policy};
 /// `(in_flight + 1) / weight` wins (the `+ 1` lets weights count even when
 /// both are idle). Nearly all of least-connections' benefit at O(1) cost and
 /// without herding every client onto the same least-loaded endpoint.
+///
+/// It does not read latency: an endpoint that fails fast finishes its
+/// requests fast, looks idle and wins more pairs. Failures that take an
+/// endpoint out of service (failed readiness, refused connections) still
+/// stop its traffic; for errors returned quickly by a live endpoint, prefer
+/// `ewma`, which counts them as slow.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PendingP2c;
 
@@ -25,7 +32,7 @@ impl Policy for PendingP2c {
         false
     }
 
-    fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
+    fn build(&self, _loads: &Loads<'_>, _previous: Option<&dyn Picker>) -> Box<dyn Picker> {
         Box::new(PendingP2c)
     }
 }
@@ -33,24 +40,20 @@ impl Policy for PendingP2c {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pick::testing::Fixture;
+    use crate::pick::TestEndpoints;
 
     #[test]
     fn prefers_the_less_loaded() {
-        let f = Fixture::equal(2);
-        for _ in 0..5 {
-            f.slots[0].in_flight.enter();
-        }
+        let f = TestEndpoints::equal(2);
+        f.add_in_flight(0, 5);
         assert_eq!(f.counts(&PendingP2c, 100, 3), vec![0, 100]);
     }
 
     #[test]
     fn never_picks_the_most_loaded_of_three() {
-        let f = Fixture::equal(3);
-        f.slots[0].in_flight.enter();
-        for _ in 0..9 {
-            f.slots[2].in_flight.enter();
-        }
+        let f = TestEndpoints::equal(3);
+        f.add_in_flight(0, 1);
+        f.add_in_flight(2, 9);
         let counts = f.counts(&PendingP2c, 3_000, 4);
         assert_eq!(counts[2], 0);
         // endpoint 1 (idle) wins every pair it is in: 2/3 of picks

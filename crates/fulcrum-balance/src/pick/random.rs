@@ -22,7 +22,7 @@ impl Policy for Random {
         false
     }
 
-    fn build(&self, _loads: &Loads<'_>) -> Box<dyn Picker> {
+    fn build(&self, _loads: &Loads<'_>, _previous: Option<&dyn Picker>) -> Box<dyn Picker> {
         Box::new(Random)
     }
 }
@@ -30,11 +30,11 @@ impl Policy for Random {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pick::testing::Fixture;
+    use crate::pick::TestEndpoints;
 
     #[test]
     fn uniform() {
-        let f = Fixture::weighted(&[1, 5, 1, 1]);
+        let f = TestEndpoints::weighted(&[1, 5, 1, 1]);
         let counts = f.counts(&Random, 40_000, 9);
         assert!(
             counts.iter().all(|&c| (9_500..10_500).contains(&c)),

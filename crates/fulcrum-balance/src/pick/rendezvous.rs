@@ -109,8 +109,13 @@ impl Policy for Rendezvous {
         "rendezvous"
     }
 
-    fn build(&self, loads: &Loads<'_>) -> Box<dyn Picker> {
-        picker(Scores::new(&identities(loads)), loads, &self.options)
+    fn build(&self, loads: &Loads<'_>, previous: Option<&dyn Picker>) -> Box<dyn Picker> {
+        picker(
+            Scores::new(&identities(loads)),
+            loads,
+            &self.options,
+            previous,
+        )
     }
 
     fn uses_latency(&self) -> bool {

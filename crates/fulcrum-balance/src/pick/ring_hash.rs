@@ -140,11 +140,12 @@ impl Policy for RingHash {
         "ring-hash"
     }
 
-    fn build(&self, loads: &Loads<'_>) -> Box<dyn Picker> {
+    fn build(&self, loads: &Loads<'_>, previous: Option<&dyn Picker>) -> Box<dyn Picker> {
         picker(
             Ring::new(&identities(loads), self.vnodes),
             loads,
             &self.options,
+            previous,
         )
     }
 

@@ -69,7 +69,7 @@ impl Policy for WeightedRandom {
         false
     }
 
-    fn build(&self, loads: &Loads<'_>) -> Box<dyn Picker> {
+    fn build(&self, loads: &Loads<'_>, _previous: Option<&dyn Picker>) -> Box<dyn Picker> {
         Box::new(AliasTable::new(loads))
     }
 }
@@ -77,14 +77,14 @@ impl Policy for WeightedRandom {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pick::testing::Fixture;
+    use crate::pick::TestEndpoints;
 
     /// Chi-square goodness of fit over 100k picks. With 4 degrees of freedom
     /// the 99.9th percentile is 18.47.
     #[test]
     fn matches_weights_within_chi_square_bound() {
         let weights = [1, 2, 3, 4, 10];
-        let f = Fixture::weighted(&weights);
+        let f = TestEndpoints::weighted(&weights);
         let total: u32 = weights.iter().sum();
         let picks = 100_000;
         for seed in [11, 12, 13] {
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn a_dominant_weight_is_exact() {
-        let f = Fixture::weighted(&[1_000_000, 1]);
+        let f = TestEndpoints::weighted(&[1_000_000, 1]);
         let counts = f.counts(&WeightedRandom, 10_000, 14);
         assert!(counts[1] <= 2, "{counts:?}");
     }

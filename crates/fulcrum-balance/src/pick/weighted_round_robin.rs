@@ -1,7 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{Loads, PickContext, Picker, Policy};
+use super::{previous_as, Loads, PickContext, Picker, Policy};
 
 /// Largest rotation table; weights whose sum (after dividing by their gcd)
 /// exceeds it are scaled down proportionally, keeping every endpoint ≥ 1.
@@ -18,11 +18,10 @@ const MAX_CYCLE: u64 = 1 << 16;
 /// nginx's smooth WRR 4 across a cycle boundary).
 ///
 /// The cycle is precomputed when the ready set changes and walked with one
-/// shared atomic counter, so a pick is O(1) and lock-free.
-#[derive(Clone, Debug, Default)]
-pub struct WeightedRoundRobin {
-    next: Arc<AtomicUsize>,
-}
+/// atomic counter per balancer (shared by its clones), so a pick is O(1)
+/// and lock-free.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WeightedRoundRobin;
 
 #[derive(Debug)]
 struct Cycle {
@@ -82,11 +81,14 @@ impl Policy for WeightedRoundRobin {
         false
     }
 
-    fn build(&self, loads: &Loads<'_>) -> Box<dyn Picker> {
+    fn build(&self, loads: &Loads<'_>, previous: Option<&dyn Picker>) -> Box<dyn Picker> {
         let weights: Vec<u32> = (0..loads.len()).map(|i| loads.weight(i)).collect();
+        let next = previous_as::<Cycle>(previous)
+            .map(|p| p.next.clone())
+            .unwrap_or_default();
         Box::new(Cycle {
             order: smooth_cycle(&weights).into(),
-            next: self.next.clone(),
+            next,
         })
     }
 }
@@ -94,7 +96,7 @@ impl Policy for WeightedRoundRobin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pick::testing::Fixture;
+    use crate::pick::TestEndpoints;
 
     fn longest_run(seq: &[usize], of: usize) -> usize {
         let (mut best, mut run) = (0, 0);
@@ -107,9 +109,9 @@ mod tests {
 
     #[test]
     fn five_one_one_is_smooth_and_exact() {
-        let f = Fixture::weighted(&[5, 1, 1]);
+        let f = TestEndpoints::weighted(&[5, 1, 1]);
         // 10 cycles, read straight across cycle boundaries
-        let picks = f.picks(&WeightedRoundRobin::default(), 70, 0);
+        let picks = f.picks(&WeightedRoundRobin, 70, 0);
         for cycle in picks.chunks(7) {
             let mut counts = [0; 3];
             cycle.iter().for_each(|&i| counts[i] += 1);
@@ -122,15 +124,15 @@ mod tests {
     #[test]
     fn proportions_are_exact_for_uneven_weights() {
         let weights = [3, 7, 1, 9];
-        let f = Fixture::weighted(&weights);
-        let counts = f.counts(&WeightedRoundRobin::default(), 20 * 50, 0);
+        let f = TestEndpoints::weighted(&weights);
+        let counts = f.counts(&WeightedRoundRobin, 20 * 50, 0);
         assert_eq!(counts, vec![150, 350, 50, 450]);
     }
 
     #[test]
     fn equal_weights_visit_everyone_once_per_cycle() {
-        let f = Fixture::equal(5);
-        let picks = f.picks(&WeightedRoundRobin::default(), 10, 0);
+        let f = TestEndpoints::equal(5);
+        let picks = f.picks(&WeightedRoundRobin, 10, 0);
         let mut first: Vec<_> = picks[..5].to_vec();
         first.sort();
         assert_eq!(first, vec![0, 1, 2, 3, 4]);

@@ -11,7 +11,12 @@ pub struct EwmaConfig {
     /// Time constant of the decay: after `decay` without samples the estimate
     /// has fallen to 1/e of its value.
     pub decay: Duration,
-    /// The estimate of an endpoint that has not answered yet.
+    /// What [`PeakEwma::estimate`] reports before the first sample (for
+    /// stats and custom pickers). The built-in `ewma` policy does not rank
+    /// an endpoint by it: an endpoint without a sample is scored as fast as
+    /// the endpoint it is compared with (see `fulcrum_balance::pick::PeakEwmaP2c`),
+    /// since any fixed guess either starves new endpoints (too high) or
+    /// floods them (too low).
     pub seed_rtt: Duration,
     /// The sample a failure records (or the current estimate, if higher).
     pub failure_penalty: Duration,
@@ -135,9 +140,28 @@ impl PeakEwma {
         estimate * self.weight(stamp, units(now_ns))
     }
 
+    /// The estimate at `now_ns`, or `None` before the first sample (where
+    /// [`estimate`](Self::estimate) reports the seed). Does not mutate.
+    #[inline]
+    pub fn sampled_estimate(&self, now_ns: u64) -> Option<f64> {
+        let state = self.state.load(Ordering::Relaxed);
+        if state == UNSAMPLED {
+            return None;
+        }
+        let (estimate, stamp) = unpack(state);
+        Some(estimate * self.weight(stamp, units(now_ns)))
+    }
+
     /// True once at least one sample was recorded.
     pub fn has_sample(&self) -> bool {
         self.state.load(Ordering::Relaxed) != UNSAMPLED
+    }
+
+    /// Forgets every sample: the estimator is as new. For an endpoint that
+    /// comes back into service, whose old samples (failures, a dead
+    /// connection's timeouts) say nothing about the new connection.
+    pub fn reset(&self) {
+        self.state.store(UNSAMPLED, Ordering::Relaxed);
     }
 
     /// Records a response that took `rtt_ns`, observed at `now_ns`.
@@ -210,6 +234,17 @@ mod tests {
         assert!(e.has_sample());
         let est = e.estimate(5_000 * MS) / MS as f64;
         assert!((est - 5.0).abs() < 1e-3, "{est}");
+    }
+
+    #[test]
+    fn no_sampled_estimate_before_the_first_sample_or_after_a_reset() {
+        let e = ewma();
+        assert_eq!(e.sampled_estimate(0), None);
+        e.record(7 * MS, 0);
+        assert!((e.sampled_estimate(0).unwrap() / MS as f64 - 7.0).abs() < 1e-3);
+        e.reset();
+        assert_eq!(e.sampled_estimate(0), None);
+        assert_eq!(e.estimate(0), 30.0 * MS as f64);
     }
 
     #[test]

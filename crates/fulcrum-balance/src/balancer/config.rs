@@ -1,0 +1,72 @@
+//! Settings the builder hands the driver and the request path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fulcrum_core::load::EwmaConfig;
+
+use crate::classify::CancelledAs;
+use crate::pick::Policy;
+
+/// Exponential backoff with jitter for endpoints that failed readiness or
+/// could not be made: `base × 2^(n-1)`, capped at `max`, each delay drawn
+/// uniformly from its upper half.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// First delay.
+    pub base: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    pub(crate) fn delay(&self, failures: u32, rng: &mut fastrand::Rng) -> Duration {
+        let exp = failures.saturating_sub(1).min(30);
+        let full = self.base.saturating_mul(1 << exp).min(self.max);
+        let half = full / 2;
+        half + half.mul_f64(rng.f64())
+    }
+}
+
+/// Asks the endpoint source to look again (e.g. a DNS re-resolve).
+pub(crate) type RefreshFn = Arc<dyn Fn() + Send + Sync>;
+
+/// Everything a balancer is configured with, but its endpoint source, key
+/// extractor and classifier.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) target: String,
+    pub(crate) policy: Arc<dyn Policy>,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) make_timeout: Duration,
+    pub(crate) max_waiters: usize,
+    pub(crate) ewma: EwmaConfig,
+    pub(crate) backoff: Backoff,
+    pub(crate) cancelled: CancelledAs,
+    pub(crate) seed: Option<u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            target: "static".to_owned(),
+            policy: Arc::new(crate::pick::PeakEwmaP2c),
+            ready_timeout: Duration::from_secs(3),
+            make_timeout: Duration::from_secs(10),
+            max_waiters: 10_000,
+            ewma: EwmaConfig::default(),
+            backoff: Backoff::default(),
+            cancelled: CancelledAs::default(),
+            seed: None,
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The background driver: the only writer of a balancer's snapshot.
+//!
+//! It applies endpoint-set updates as diffs ([`members`]), makes one inner
+//! service per endpoint (with a timeout, cancelled when the endpoint is
+//! removed), backs off endpoints taken out of service and makes their
+//! service afresh after the backoff, tracks draining endpoints, and
+//! publishes a new immutable snapshot ([`publish`]) — whether or not
+//! requests flow. It stops when the last balancer handle is dropped.
+//!
+//! It is built to stay cheap and alive:
+//!
+//! * events are handled in batches: everything ready at once (a whole set
+//!   of endpoints made) is applied, then published once; a batch yields to
+//!   the runtime after [`BATCH_BUDGET`] of work;
+//! * a picker is rebuilt only when the serving set or a weight changed, and
+//!   when rebuilding is expensive, publishes are spaced so that rebuilding
+//!   takes a bounded share of a core (large rebuilds run on the blocking
+//!   pool);
+//! * user code (the maker and its futures, the policy, the endpoint
+//!   source) runs under `catch_unwind`: a panic is a failed make, a
+//!   fallback picker, or an ended source, with an error logged;
+//! * if the driver stops anyway, it publishes a snapshot that fails every
+//!   request at once with `Error::DriverStopped`.
+
+mod hosts;
+mod members;
+mod publish;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use fulcrum_core::load::EwmaConfig;
+use fulcrum_core::{BoxError, Endpoint, EndpointSet};
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::config::{Backoff, RefreshFn, Settings};
+use super::error::panic_message;
+use super::shared::Shared;
+use super::snapshot::Snapshot;
+use crate::control::Control;
+use crate::pick::Policy;
+use crate::slot::Slot;
+use crate::updates::BoxUpdates;
+use members::Members;
+
+/// How often draining endpoints are checked for their last request.
+const DRAIN_CHECK: Duration = Duration::from_millis(100);
+
+/// Work done in one batch before the driver yields to the runtime.
+const BATCH_BUDGET: Duration = Duration::from_millis(2);
+
+/// `(member id, the service, or why it could not be made)`; `None` when the
+/// make was cancelled (its endpoint was removed).
+type MakeFuture<S> = Pin<Box<dyn Future<Output = (u64, Option<Result<S, BoxError>>)> + Send>>;
+
+enum Event<S> {
+    Stop,
+    Update(Option<Result<EndpointSet, BoxError>>),
+    /// The maker is ready (or failed) for the next queued endpoint.
+    MakerReady(Result<(), BoxError>),
+    Made(u64, Option<Result<S, BoxError>>),
+    NotReady,
+    Timer,
+}
+
+/// What discovery has said so far.
+#[derive(Default)]
+struct Discovered {
+    ever_had_endpoints: bool,
+    latest_set_empty: bool,
+    has_set: bool,
+    ended: bool,
+    error: Option<Arc<str>>,
+}
+
+pub(crate) struct Driver<S, M> {
+    shared: Weak<Shared<S>>,
+    control: Arc<Control>,
+    stop: oneshot::Receiver<()>,
+    make: M,
+    updates: Option<BoxUpdates>,
+    /// Asks discovery to re-resolve early when endpoints fail: they may
+    /// have moved.
+    refresh: Option<RefreshFn>,
+    policy: Arc<dyn Policy>,
+    /// Total requests in flight, kept only when the policy reads it.
+    total: Option<Arc<AtomicU64>>,
+    ewma: EwmaConfig,
+    backoff: Backoff,
+    make_timeout: Duration,
+    rng: fastrand::Rng,
+    members: Members<S>,
+    draining: Vec<Arc<Slot>>,
+    making: FuturesUnordered<MakeFuture<S>>,
+    /// Members waiting for the maker to be ready. The driver never awaits
+    /// inside a handler: a maker with backpressure (a concurrency limit)
+    /// must not stop it from finishing the makes that free its capacity.
+    to_make: VecDeque<u64>,
+    /// Backoffs: `(when, member id)`; stale entries are skipped.
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// When draining endpoints are next checked for their last request.
+    drain_at: Option<Instant>,
+    discovered: Discovered,
+    /// A change is waiting to be published.
+    dirty: bool,
+    /// Publishing waits until then (expensive rebuilds are spaced).
+    publish_after: Option<Instant>,
+    /// How long the last picker rebuild took.
+    last_build: Duration,
+    version: u64,
+}
+
+async fn next_update(updates: &mut Option<BoxUpdates>) -> Option<Result<EndpointSet, BoxError>> {
+    match updates {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// An endpoint source whose panic ends it with an error instead of taking
+/// the driver down.
+fn unwind_safe(updates: BoxUpdates) -> BoxUpdates {
+    AssertUnwindSafe(updates)
+        .catch_unwind()
+        .map(|item| match item {
+            Ok(item) => item,
+            Err(panic) => {
+                let message = panic_message(&*panic);
+                tracing::error!(panic = %message, "the endpoint source panicked; keeping the last set");
+                Err(BoxError::from(format!(
+                    "the endpoint source panicked ({message}); keeping the last set"
+                )))
+            }
+        })
+        .boxed()
+}
+
+/// Publishes a stopped snapshot when the driver ends while balancers still
+/// exist (it failed, or its runtime shut down), so requests fail at once.
+struct StopGuard<S> {
+    shared: Weak<Shared<S>>,
+}
+
+impl<S> Drop for StopGuard<S> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            let last = shared.snapshot.load_full();
+            shared.snapshot.store(Arc::new(Snapshot::stopped(&last)));
+            shared.wake_waiters();
+            if std::thread::panicking() {
+                tracing::error!(target = %shared.target, "the balancer's driver panicked; requests now fail");
+            } else {
+                tracing::warn!(target = %shared.target, "the balancer's driver stopped; requests now fail");
+            }
+        }
+    }
+}
+
+impl<S, M> Driver<S, M>
+where
+    S: Clone + Send + Sync + 'static,
+    M: Service<Endpoint, Response = S> + Send + 'static,
+    M::Future: Send + 'static,
+    M::Error: Into<BoxError>,
+{
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        shared: Weak<Shared<S>>,
+        control: Arc<Control>,
+        stop: oneshot::Receiver<()>,
+        make: M,
+        updates: BoxUpdates,
+        refresh: Option<RefreshFn>,
+        settings: &Settings,
+        seed: u64,
+    ) -> Self {
+        let policy = settings.policy.clone();
+        Driver {
+            shared,
+            control,
+            stop,
+            make,
+            updates: Some(unwind_safe(updates)),
+            refresh,
+            total: policy
+                .tracks_total_load()
+                .then(|| Arc::new(AtomicU64::new(0))),
+            policy,
+            ewma: settings.ewma.clone(),
+            backoff: settings.backoff,
+            make_timeout: settings.make_timeout,
+            rng: fastrand::Rng::with_seed(seed ^ 0xD1B5_4A32_D192_ED03),
+            members: Members::default(),
+            draining: Vec::new(),
+            making: FuturesUnordered::new(),
+            to_make: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            drain_at: None,
+            discovered: Discovered {
+                latest_set_empty: true,
+                ..Discovered::default()
+            },
+            dirty: false,
+            publish_after: None,
+            last_build: Duration::ZERO,
+            version: 0,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let _guard = StopGuard {
+            shared: self.shared.clone(),
+        };
+        loop {
+            let event = self.next_event().await;
+            if !self.handle(event) {
+                return;
+            }
+            // Everything else ready now joins the batch.
+            let batch = std::time::Instant::now();
+            let mut exhausted = false;
+            while let Some(event) = self.next_event().now_or_never() {
+                if !self.handle(event) {
+                    return;
+                }
+                if batch.elapsed() > BATCH_BUDGET {
+                    exhausted = true;
+                    break;
+                }
+            }
+            if self.dirty && self.may_publish() && !self.publish().await {
+                return;
+            }
+            if exhausted {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event<S>) -> bool {
+        match event {
+            Event::Stop => return false,
+            Event::Update(update) => self.on_update(update),
+            Event::MakerReady(ready) => self.on_maker_ready(ready),
+            Event::Made(id, Some(made)) => self.on_made(id, made),
+            Event::Made(_, None) => {}
+            Event::NotReady => self.on_not_ready(),
+            Event::Timer => self.on_timer(),
+        }
+        true
+    }
+
+    async fn next_event(&mut self) -> Event<S> {
+        // Forget queued makes of endpoints removed meanwhile.
+        while let Some(&id) = self.to_make.front() {
+            if self.members.get(id).is_some() {
+                break;
+            }
+            self.to_make.pop_front();
+        }
+        let wake_at = self.next_wake();
+        let make = &mut self.make;
+        tokio::select! {
+            biased;
+            _ = &mut self.stop => Event::Stop,
+            Some((id, made)) = self.making.next(), if !self.making.is_empty() => Event::Made(id, made),
+            ready = poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| make.poll_ready(cx))) {
+                Ok(Poll::Ready(r)) => Poll::Ready(r.map_err(Into::into)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(panic) => Poll::Ready(Err(BoxError::from(format!(
+                    "the maker panicked in poll_ready ({})", panic_message(&*panic)
+                )))),
+            }), if !self.to_make.is_empty() => Event::MakerReady(ready),
+            () = self.control.notify_driver.notified() => Event::NotReady,
+            () = sleep_until(wake_at) => Event::Timer,
+            update = next_update(&mut self.updates) => Event::Update(update),
+        }
+    }
+
+    fn next_wake(&mut self) -> Option<Instant> {
+        // Drop stale backoffs from the top of the heap.
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if self.members.get(id).is_some_and(|m| m.retry_at == Some(at)) {
+                break;
+            }
+            self.timers.pop();
+        }
+        let retry = self.timers.peek().map(|&Reverse((at, _))| at);
+        let publish = self.publish_after.filter(|_| self.dirty);
+        [retry, self.drain_at, publish].into_iter().flatten().min()
+    }
+
+    /// `now + delay`, at least 1 ms ahead (a zero backoff must not spin the
+    /// driver) and without overflow (a huge one must not panic it).
+    fn retry_time(&mut self, failures: u32) -> (Instant, Duration) {
+        let delay = self
+            .backoff
+            .delay(failures, &mut self.rng)
+            .max(Duration::from_millis(1));
+        let now = Instant::now();
+        let at = now
+            .checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
+        (at, delay)
+    }
+
+    /// The maker is ready: make the service of the first queued member.
+    fn on_maker_ready(&mut self, ready: Result<(), BoxError>) {
+        let Some(id) = self.to_make.pop_front() else {
+            return;
+        };
+        let Some(endpoint) = self.members.get(id).map(|m| m.slot.endpoint.clone()) else {
+            return;
+        };
+        if let Err(e) = ready {
+            return self.on_made(id, Err(e));
+        }
+        let fut = match catch_unwind(AssertUnwindSafe(|| self.make.call(endpoint))) {
+            Ok(fut) => fut,
+            Err(panic) => {
+                let message = panic_message(&*panic);
+                return self.on_made(id, Err(format!("the maker panicked ({message})").into()));
+            }
+        };
+        let timeout = self.make_timeout;
+        let made = async move {
+            match tokio::time::timeout(timeout, AssertUnwindSafe(fut).catch_unwind()).await {
+                Ok(Ok(Ok(service))) => Ok(service),
+                Ok(Ok(Err(e))) => Err(e.into()),
+                Ok(Err(panic)) => Err(BoxError::from(format!(
+                    "making the service panicked ({})",
+                    panic_message(&*panic)
+                ))),
+                Err(_) => Err(BoxError::from(format!(
+                    "making the service took longer than {timeout:?} (the make timeout)"
+                ))),
+            }
+        };
+        let (abort, registration) = AbortHandle::new_pair();
+        if let Some(member) = self.members.get_mut(id) {
+            member.making = Some(abort);
+        }
+        let made = Abortable::new(made, registration);
+        self.making
+            .push(Box::pin(async move { (id, made.await.ok()) }));
+    }
+
+    fn on_made(&mut self, id: u64, made: Result<S, BoxError>) {
+        let Some(member) = self.members.get_mut(id) else {
+            return; // removed while it was being made
+        };
+        member.making = None;
+        self.dirty = true;
+        match made {
+            Ok(service) => {
+                if member.slot.generation() > 0 {
+                    // Made again after being out of service: its old
+                    // samples (failures, timeouts) describe a connection
+                    // that is gone; it starts over like a new endpoint.
+                    member.slot.ewma.reset();
+                }
+                member.service = Some(service);
+                member.slot.install();
+            }
+            Err(e) => {
+                let slot = member.slot.clone();
+                let failures = slot
+                    .not_ready_streak
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                let (at, delay) = self.retry_time(failures);
+                tracing::warn!(
+                    endpoint = %slot.endpoint,
+                    error = %e,
+                    retry_in = ?delay,
+                    "could not make the endpoint's service"
+                );
+                slot.set_state(crate::slot::EndpointState::Unavailable);
+                if let Some(member) = self.members.get_mut(id) {
+                    member.service = None;
+                    member.retry_at = Some(at);
+                }
+                self.timers.push(Reverse((at, id)));
+                self.ask_for_refresh();
+            }
+        }
+    }
+
+    /// Endpoints were taken out of service: discovery may know better.
+    fn ask_for_refresh(&self) {
+        if let Some(refresh) = &self.refresh {
+            refresh();
+        }
+    }
+
+    fn on_not_ready(&mut self) {
+        let down: Vec<u64> = self
+            .members
+            .iter()
+            .filter(|m| {
+                m.slot.state() == crate::slot::EndpointState::Unavailable && m.retry_at.is_none()
+            })
+            .map(|m| m.id)
+            .collect();
+        for id in &down {
+            let Some(streak) = self.members.get(*id).map(|m| {
+                m.slot
+                    .not_ready_streak
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            }) else {
+                continue;
+            };
+            let (at, delay) = self.retry_time(streak.max(1));
+            if let Some(m) = self.members.get_mut(*id) {
+                tracing::debug!(endpoint = %m.slot.endpoint, retry_in = ?delay, "endpoint taken out of service");
+                // Its service failed; a fresh one is made after the backoff.
+                m.service = None;
+                m.retry_at = Some(at);
+            }
+            self.timers.push(Reverse((at, *id)));
+        }
+        if !down.is_empty() {
+            self.dirty = true;
+            self.ask_for_refresh();
+        }
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.drain_at.is_some_and(|at| at <= now) {
+            let before = self.draining.len();
+            self.draining.retain(|slot| slot.in_flight.get() > 0);
+            self.dirty |= before != self.draining.len();
+            self.drain_at = (!self.draining.is_empty()).then(|| now + DRAIN_CHECK);
+        }
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(index) = self
+                .members
+                .index_of(id)
+                .filter(|&i| self.members.at(i).retry_at == Some(at))
+            {
+                self.start_make(index);
+                self.dirty = true;
+            }
+        }
+    }
+}

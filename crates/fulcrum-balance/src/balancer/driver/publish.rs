@@ -1,0 +1,176 @@
+//! Publishing: from the members' state to the snapshot requests read.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fulcrum_core::{BoxError, Endpoint};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::hosts::{serving, Host};
+use super::Driver;
+use crate::balancer::error::panic_message;
+use crate::balancer::snapshot::Snapshot;
+use crate::pick::{Loads, Picker, Policy, Random};
+use crate::slot::{EndpointState, Slot};
+
+/// Rebuilds slower than this run on the blocking pool, so that a large
+/// table (a Maglev table for 10 000 endpoints) does not stall the runtime.
+const BLOCKING_BUILD: Duration = Duration::from_millis(5);
+
+/// After a rebuild that took `t`, the next publish waits `SPACING × t`
+/// (at most [`MAX_SPACING`]): rebuilding then takes at most 1/SPACING of a
+/// core, however fast endpoints come and go.
+const SPACING: u32 = 4;
+const MAX_SPACING: Duration = Duration::from_millis(100);
+
+/// Builds a picker, never panicking: a policy that panics is replaced by
+/// `random` for this set, with an error logged.
+fn build_picker(
+    policy: &dyn Policy,
+    slots: &[Arc<Slot>],
+    weights: &[u32],
+    previous: &dyn Picker,
+) -> Arc<dyn Picker> {
+    let loads = Loads::new(slots, weights);
+    match catch_unwind(AssertUnwindSafe(|| policy.build(&loads, Some(previous)))) {
+        Ok(picker) => Arc::from(picker),
+        Err(panic) => {
+            tracing::error!(
+                policy = policy.name(),
+                panic = %panic_message(&*panic),
+                "the policy panicked building its picker; picking at random until the set changes"
+            );
+            Arc::from(Random.build(&loads, None))
+        }
+    }
+}
+
+impl<S, M> Driver<S, M>
+where
+    S: Clone + Send + Sync + 'static,
+    M: Service<Endpoint, Response = S> + Send + 'static,
+    M::Future: Send + 'static,
+    M::Error: Into<BoxError>,
+{
+    /// Whether a pending change may be published now.
+    pub(super) fn may_publish(&self) -> bool {
+        let waiting = self.publish_after.is_some_and(|at| Instant::now() < at);
+        // With nothing left to serve (every endpoint of the published set
+        // gone or down), a change is published at once.
+        !waiting
+            || self.shared.upgrade().is_some_and(|s| {
+                let snap = s.snapshot.load();
+                !snap.ready.iter().any(|slot| slot.is_active())
+            })
+    }
+
+    /// Builds and swaps in a new snapshot. False once every balancer is gone.
+    pub(super) async fn publish(&mut self) -> bool {
+        let Some(shared) = self.shared.upgrade() else {
+            return false;
+        };
+        self.dirty = false;
+        let hosts: Vec<Host> = self
+            .members
+            .iter()
+            .map(|m| Host {
+                priority: m.slot.priority.load(Ordering::Relaxed),
+                weight: m.slot.weight.load(Ordering::Relaxed),
+                available: m.service.is_some() && m.slot.state() == EndpointState::Active,
+            })
+            .collect();
+        let chosen = serving(&hosts);
+        let slots: Arc<[Arc<Slot>]> = chosen
+            .iter()
+            .map(|&(i, _)| self.members.at(i).slot.clone())
+            .collect();
+        let weights: Arc<[u32]> = chosen.iter().map(|&(_, w)| w).collect();
+        let services: Box<[S]> = chosen
+            .iter()
+            .filter_map(|&(i, _)| self.members.at(i).service.clone())
+            .collect();
+        let generations: Box<[u32]> = slots.iter().map(|s| s.generation()).collect();
+
+        let previous = shared.snapshot.load_full();
+        let unchanged = !previous.stopped
+            && previous.ready.len() == slots.len()
+            && previous.weights[..] == weights[..]
+            && previous
+                .ready
+                .iter()
+                .zip(slots.iter())
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        let picker = if unchanged {
+            previous.picker.clone()
+        } else {
+            let started = std::time::Instant::now();
+            let picker = if self.last_build > BLOCKING_BUILD {
+                let (policy, owned_slots, owned_weights, prev) = (
+                    self.policy.clone(),
+                    slots.clone(),
+                    weights.clone(),
+                    previous.picker.clone(),
+                );
+                let build = tokio::task::spawn_blocking(move || {
+                    build_picker(&*policy, &owned_slots, &owned_weights, &*prev)
+                });
+                match build.await {
+                    Ok(picker) => picker,
+                    Err(_) => build_picker(&*self.policy, &slots, &weights, &*previous.picker),
+                }
+            } else {
+                build_picker(&*self.policy, &slots, &weights, &*previous.picker)
+            };
+            self.last_build = started.elapsed();
+            picker
+        };
+        let spacing = (self.last_build * SPACING).min(MAX_SPACING);
+        self.publish_after = (spacing > Duration::from_millis(1)).then(|| Instant::now() + spacing);
+
+        self.version += 1;
+        let version = self.version;
+        for slot in slots.iter() {
+            slot.ready_in.store(version, Ordering::Release);
+        }
+        let warming = self
+            .members
+            .iter()
+            .filter(|m| m.slot.state() == EndpointState::Warming)
+            .count();
+        let has_ready = !slots.is_empty();
+        let terminal = self.discovered.ended && self.members.is_empty();
+        shared.snapshot.store(Arc::new(Snapshot {
+            ready: slots.iter().cloned().collect(),
+            weights: weights.iter().copied().collect(),
+            services,
+            generations,
+            picker,
+            total: self.total.clone(),
+            members: self.members.iter().map(|m| m.slot.clone()).collect(),
+            draining: self.draining.clone().into(),
+            warming,
+            has_set: self.discovered.has_set,
+            empty_reason: self.empty_reason(),
+            terminal,
+            stopped: false,
+            discovery_error: self.discovered.error.clone(),
+            version,
+        }));
+        self.control.down.store(0, Ordering::Release);
+        self.control.version.store(version, Ordering::Release);
+        if has_ready {
+            self.control.fail_fast.store(false, Ordering::Release);
+        }
+        shared.wake_waiters();
+        tracing::trace!(
+            version,
+            ready = chosen.len(),
+            members = self.members.len(),
+            "published"
+        );
+        true
+    }
+}

@@ -1,0 +1,336 @@
+//! The [`Balancer`] handle and its `Service` implementation: where a
+//! request is picked.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use arc_swap::cache::Cache;
+use arc_swap::ArcSwap;
+use fulcrum_core::BoxError;
+use tower_service::Service;
+
+use super::error::Error;
+use super::future::ResponseFuture;
+use super::shared::Shared;
+use super::snapshot::{Check, Snapshot};
+use super::wait::{self, OwnWait};
+use super::Builder;
+use crate::classify::{Classify, DefaultClassify, UNTIMED};
+use crate::key::{KeyExtractor, NoKey};
+use crate::stats::{EndpointStats, Stats};
+
+/// A load balancer over endpoints, as a `tower::Service<Req>`.
+///
+/// Built by [`Balancer::builder`]; see the [module docs](super) for the
+/// guarantees. `S` is the inner service made per endpoint, `K` the key
+/// extractor and `C` the classifier set on the builder.
+pub struct Balancer<S, K = NoKey, C = DefaultClassify> {
+    shared: Arc<Shared<S>>,
+    /// This clone's view of the snapshot: checking it is current costs one
+    /// relaxed atomic load, where a fresh `ArcSwap` load costs a fence.
+    /// (An idle clone keeps the snapshot it last used until its next call.)
+    snapshot: Cache<SnapshotRef<S>, Arc<Snapshot<S>>>,
+    id: u64,
+    rng: fastrand::Rng,
+    waiting: Option<wait::Waiting>,
+    key: Arc<K>,
+    classify: C,
+    /// Time every request (the policy reads latency), or one in
+    /// [`UNTIMED_STRIDE`] (counted by `tick`) for stats and health.
+    time_all: bool,
+    tick: u32,
+}
+
+/// For policies that do not read latency, one request in this many is timed.
+const UNTIMED_STRIDE: u32 = 16;
+
+/// Lets an `arc_swap::Cache` reach the snapshot through the shared state.
+struct SnapshotRef<S>(Arc<Shared<S>>);
+
+impl<S> std::ops::Deref for SnapshotRef<S> {
+    type Target = ArcSwap<Snapshot<S>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0.snapshot
+    }
+}
+
+impl Balancer<()> {
+    /// Starts configuring a balancer; see [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// One line from a target to a balancer with the default policy (`ewma`):
+    /// endpoints from `target` (a static list, `dns:///host:port`, or
+    /// `dns+srv:///_service._proto.domain`, see `fulcrum_discovery::Target`),
+    /// one inner service per endpoint from `make`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use fulcrum_balance::{make_fn, Balancer};
+    /// use tower::{service_fn, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut lb = Balancer::from_target(
+    ///     "127.0.0.1:8080,127.0.0.1:8081",
+    ///     make_fn(|ep: &fulcrum_core::Endpoint| {
+    ///         let addr = ep.addr();
+    ///         service_fn(move |_: ()| async move { Ok::<_, Infallible>(addr) })
+    ///     }),
+    /// )
+    /// .unwrap();
+    /// let addr = lb.ready().await.unwrap().call(()).await.unwrap();
+    /// assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    /// # }
+    /// ```
+    #[cfg(feature = "discovery")]
+    pub fn from_target<M>(
+        target: &str,
+        make: M,
+    ) -> Result<Balancer<M::Response>, fulcrum_discovery::TargetError>
+    where
+        M: Service<fulcrum_core::Endpoint> + Send + 'static,
+        M::Future: Send + 'static,
+        M::Error: Into<BoxError>,
+        M::Response: Clone + Send + Sync + 'static,
+    {
+        Ok(Builder::new().discover_target(target)?.build(make))
+    }
+}
+
+impl<S, K, C> Balancer<S, K, C> {
+    pub(crate) fn from_shared(shared: Arc<Shared<S>>, key: Arc<K>, classify: C) -> Self {
+        let (id, rng) = shared.new_id();
+        let time_all = shared.time_all;
+        Balancer {
+            snapshot: Cache::new(SnapshotRef(shared.clone())),
+            shared,
+            id,
+            rng,
+            waiting: None,
+            key,
+            classify,
+            time_all,
+            tick: 0,
+        }
+    }
+
+    /// A point-in-time view of every endpoint: state, load, counters.
+    pub fn stats(&self) -> Stats {
+        let snap = self.shared.snapshot.load();
+        let now = fulcrum_core::time::now();
+        Stats {
+            target: self.shared.target.to_string(),
+            policy: self.shared.policy_name.clone(),
+            version: snap.version,
+            ready: snap.ready.iter().filter(|s| s.is_active()).count(),
+            warming: snap.warming,
+            fail_fast: self
+                .shared
+                .control
+                .fail_fast
+                .load(std::sync::atomic::Ordering::Relaxed),
+            driver_stopped: snap.stopped,
+            discovery_error: snap.discovery_error.as_deref().map(str::to_owned),
+            endpoints: snap
+                .members
+                .iter()
+                .chain(snap.draining.iter())
+                .map(|slot| EndpointStats::read(slot, now))
+                .collect(),
+        }
+    }
+
+    /// Waits until the service of every endpoint in the current set has
+    /// been made (or failed to be), up to `timeout`; afterwards every
+    /// request is picked among all of them. Call it after building a
+    /// balancer to start with warm connections and, for the hash policies,
+    /// with the same key → endpoint map as every other client from the
+    /// first request. Before discovery's first answer there is no set yet:
+    /// it waits for one.
+    ///
+    /// ```
+    /// # use std::{convert::Infallible, time::Duration};
+    /// # use fulcrum_balance::{make_fn, Balancer};
+    /// # use fulcrum_core::Endpoint;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let lb = Balancer::builder()
+    ///     .policy_name("maglev").unwrap()
+    ///     .endpoints((0..100).map(|i| Endpoint::new(([10, 0, 0, 1], 1000 + i).into())))
+    ///     .build(make_fn(|_: &Endpoint| tower::service_fn(|()| async { Ok::<_, Infallible>(()) })));
+    /// lb.ready_all(Duration::from_secs(1)).await.unwrap();
+    /// assert_eq!(lb.stats().ready, 100);
+    /// # }
+    /// ```
+    pub async fn ready_all(&self, timeout: Duration) -> Result<(), Error> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + timeout;
+        let mut wait = OwnWait::new(self.shared.clone());
+        loop {
+            let outcome = std::future::poll_fn(|cx| {
+                wait.poll(cx, |shared| {
+                    let snap = shared.snapshot.load();
+                    if snap.stopped {
+                        Check::Stopped
+                    } else if snap.has_set && snap.warming == 0 {
+                        Check::Ready
+                    } else {
+                        Check::Wait(snap.empty_reason)
+                    }
+                })
+            });
+            match tokio::time::timeout_at(deadline, outcome).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(Error::NoEndpoints(_))) if tokio::time::Instant::now() < deadline => {
+                    // The readiness deadline is shorter than ours: go on.
+                    wait = OwnWait::new(self.shared.clone());
+                }
+                Ok(Err(Error::NoEndpoints(_))) | Err(_) => {
+                    let snap = self.shared.snapshot.load();
+                    if !snap.has_set {
+                        return Err(Error::NoEndpoints(fulcrum_core::NoEndpoints::new(
+                            &*self.shared.target,
+                            snap.empty_reason,
+                            started.elapsed(),
+                        )));
+                    }
+                    return Err(Error::WarmingUp {
+                        made: snap.members.len() - snap.warming,
+                        total: snap.members.len(),
+                        waited: started.elapsed(),
+                    });
+                }
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+impl<S, K, C: Clone> Clone for Balancer<S, K, C> {
+    fn clone(&self) -> Self {
+        Balancer::from_shared(self.shared.clone(), self.key.clone(), self.classify.clone())
+    }
+}
+
+impl<S, K, C> Drop for Balancer<S, K, C> {
+    fn drop(&mut self) {
+        wait::end_wait(&self.shared, self.id, &mut self.waiting);
+    }
+}
+
+impl<S, K, C> fmt::Debug for Balancer<S, K, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snap = self.shared.snapshot.load();
+        f.debug_struct("Balancer")
+            .field("target", &self.shared.target)
+            .field("policy", &self.shared.policy_name)
+            .field("ready", &snap.ready.len())
+            .field("members", &snap.members.len())
+            .finish()
+    }
+}
+
+impl<S, K, C, Req> Service<Req> for Balancer<S, K, C>
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+    S::Error: Into<BoxError>,
+    K: KeyExtractor<Req>,
+    C: Classify<S::Response>,
+{
+    type Response = C::Response;
+    type Error = Error;
+    type Future = ResponseFuture<S, Req, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.start_driver();
+        let Balancer {
+            shared,
+            snapshot,
+            waiting,
+            id,
+            ..
+        } = self;
+        wait::poll_wait(shared, *id, waiting, cx, || {
+            snapshot.load().check(&shared.control)
+        })
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let key = match catch_unwind(AssertUnwindSafe(|| self.key.key(&req))) {
+            Ok(key) => key,
+            Err(panic) => {
+                return ResponseFuture::failed(
+                    Error::panicked("key extractor", panic),
+                    self.classify.clone(),
+                )
+            }
+        };
+        let snap = self.snapshot.load();
+        match snap.choose(&mut self.rng, key) {
+            Some(picked) => {
+                let start = match picked.now {
+                    Some(now) => now,
+                    None if self.time_all => fulcrum_core::time::now(),
+                    None => {
+                        self.tick = self.tick.wrapping_add(1);
+                        if self.tick.is_multiple_of(UNTIMED_STRIDE) {
+                            fulcrum_core::time::now()
+                        } else {
+                            UNTIMED
+                        }
+                    }
+                };
+                ResponseFuture::dispatch(
+                    picked,
+                    req,
+                    start,
+                    self.classify.clone(),
+                    self.rng.u64(..),
+                    key,
+                )
+            }
+            None => {
+                // Nothing to pick: the set changed since `poll_ready` (or it
+                // was not called). The request waits for an endpoint, as
+                // `poll_ready` would have, instead of failing.
+                let wait = OwnWait::new(self.shared.clone());
+                ResponseFuture::waiting(req, wait, self.classify.clone(), self.rng.u64(..), key)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use std::task::Waker;
+
+    #[tokio::test]
+    async fn waiters_that_give_up_or_drop_leave_no_trace() {
+        let (_tx, rx) = crate::channel(fulcrum_core::EndpointSet::empty());
+        let lb = Balancer::builder()
+            .ready_timeout(Duration::from_millis(5))
+            .updates(rx)
+            .build(crate::make_fn(|_: &fulcrum_core::Endpoint| {
+                tower::service_fn(|()| async { Ok::<_, Infallible>(()) })
+            }));
+        for _ in 0..50 {
+            let mut clone = lb.clone();
+            let result = std::future::poll_fn(|cx| clone.poll_ready(cx)).await;
+            assert!(result.is_err());
+        }
+        // The balancer now fails fast: nothing registers.
+        for _ in 0..50 {
+            let mut clone = lb.clone();
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(clone.poll_ready(&mut cx).is_ready());
+        }
+        assert_eq!(lb.shared.waiter_count(), 0);
+    }
+}

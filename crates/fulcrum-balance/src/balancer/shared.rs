@@ -1,0 +1,130 @@
+//! State shared by every clone of a balancer (and, weakly, by its driver
+//! and its in-flight requests).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::oneshot;
+
+use super::snapshot::Snapshot;
+use crate::control::Control;
+use crate::key::mix64;
+
+pub(crate) type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pub(crate) struct Shared<S> {
+    pub(crate) snapshot: ArcSwap<Snapshot<S>>,
+    pub(crate) control: Arc<Control>,
+    pub(crate) target: Arc<str>,
+    pub(crate) policy_name: String,
+    pub(crate) ready_timeout: Duration,
+    pub(crate) max_waiters: usize,
+    /// The policy reads latency: time every request.
+    pub(crate) time_all: bool,
+    /// Requests and `poll_ready` calls waiting for an endpoint. Touched only
+    /// when there is none, never on the request path.
+    waiters: Mutex<HashMap<u64, Waker>>,
+    /// The driver, until it is spawned (builder outside a runtime).
+    pub(crate) pending_driver: Mutex<Option<DriverFuture>>,
+    driver_started: AtomicBool,
+    next_id: AtomicU64,
+    seed: u64,
+    /// Dropped with the last balancer; the driver then stops.
+    _stop: oneshot::Sender<()>,
+}
+
+impl<S> Shared<S> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        control: Arc<Control>,
+        target: &str,
+        policy_name: &str,
+        ready_timeout: Duration,
+        max_waiters: usize,
+        time_all: bool,
+        seed: u64,
+        stop: oneshot::Sender<()>,
+    ) -> Self {
+        Shared {
+            snapshot: ArcSwap::from_pointee(Snapshot::initial()),
+            control,
+            target: target.into(),
+            policy_name: policy_name.to_owned(),
+            ready_timeout,
+            max_waiters,
+            time_all,
+            waiters: Mutex::new(HashMap::new()),
+            pending_driver: Mutex::new(None),
+            driver_started: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            seed,
+            _stop: stop,
+        }
+    }
+
+    pub(crate) fn start_driver(&self) {
+        if self.driver_started.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut pending = self
+            .pending_driver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(driver) = pending.take() {
+            handle.spawn(driver);
+            self.driver_started.store(true, Ordering::Release);
+        }
+    }
+
+    /// Registers a waiter; false when [`max_waiters`](Self::max_waiters)
+    /// are already waiting.
+    pub(crate) fn register_waiter(&self, id: u64, waker: &Waker) -> bool {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        let full = waiters.len() >= self.max_waiters;
+        match waiters.get_mut(&id) {
+            Some(w) => w.clone_from(waker),
+            None if full => return false,
+            None => {
+                waiters.insert(id, waker.clone());
+            }
+        }
+        true
+    }
+
+    pub(crate) fn unregister_waiter(&self, id: u64) {
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn waiter_count(&self) -> usize {
+        self.waiters.lock().unwrap().len()
+    }
+
+    pub(crate) fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, waker) in waiters {
+            waker.wake();
+        }
+    }
+
+    /// A new id (for a clone or a wait), and an independent, reproducible
+    /// random stream for it.
+    pub(crate) fn new_id(&self) -> (u64, fastrand::Rng) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let rng =
+            fastrand::Rng::with_seed(mix64(self.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        (id, rng)
+    }
+}

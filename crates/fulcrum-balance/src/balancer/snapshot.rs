@@ -1,0 +1,172 @@
+//! The immutable view every request reads, rebuilt by the driver on each
+//! change and swapped atomically.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use fulcrum_core::NoEndpointsReason;
+
+use crate::control::Control;
+use crate::pick::{Loads, PickContext, Picker};
+use crate::slot::Slot;
+
+pub(crate) struct Snapshot<S> {
+    /// Pickable endpoints; picker indices point here.
+    pub(crate) ready: Box<[Arc<Slot>]>,
+    pub(crate) weights: Box<[u32]>,
+    pub(crate) services: Box<[S]>,
+    /// The generation of each service in `services` (see `Slot::install`).
+    pub(crate) generations: Box<[u32]>,
+    /// Shared with the next snapshot when the ready set did not change.
+    pub(crate) picker: Arc<dyn Picker>,
+    /// Total requests in flight, when the policy reads it.
+    pub(crate) total: Option<Arc<AtomicU64>>,
+    /// Every endpoint in the current set, whatever its state (for stats).
+    pub(crate) members: Box<[Arc<Slot>]>,
+    /// Removed endpoints still finishing requests (for stats).
+    pub(crate) draining: Box<[Arc<Slot>]>,
+    /// Members whose service is still being made.
+    pub(crate) warming: usize,
+    /// Discovery has produced a set (possibly empty).
+    pub(crate) has_set: bool,
+    /// Why `ready` is empty, when it is.
+    pub(crate) empty_reason: NoEndpointsReason,
+    /// Nothing to serve and nothing will come: fail without waiting.
+    pub(crate) terminal: bool,
+    /// The driver has stopped: every request fails at once.
+    pub(crate) stopped: bool,
+    pub(crate) discovery_error: Option<Arc<str>>,
+    pub(crate) version: u64,
+}
+
+/// What a snapshot says to a waiter.
+pub(crate) enum Check {
+    /// Some endpoint can take a request.
+    Ready,
+    /// Nothing to serve and nothing will come: fail now.
+    Hopeless(NoEndpointsReason),
+    /// Nothing yet: wait.
+    Wait(NoEndpointsReason),
+    /// The driver stopped: fail now.
+    Stopped,
+}
+
+/// How many times a pick is retried when the chosen endpoint has just
+/// become unavailable, before falling back to a scan.
+const PICK_ATTEMPTS: u32 = 3;
+
+/// What a pick hands a request: the endpoint, and a clone of its service.
+pub(crate) struct Picked<S> {
+    pub(crate) slot: Arc<Slot>,
+    /// The generation of `service` (see `Slot::install`).
+    pub(crate) generation: u32,
+    pub(crate) service: S,
+    /// The clock reading the picker took, if any (reused as the dispatch time).
+    pub(crate) now: Option<u64>,
+}
+
+impl<S> Snapshot<S> {
+    /// Whether a request can be served now.
+    pub(crate) fn check(&self, control: &Control) -> Check {
+        if self.stopped {
+            Check::Stopped
+        } else if self.ready.len() > control.down.load(Ordering::Acquire) {
+            Check::Ready
+        } else if self.terminal {
+            Check::Hopeless(self.empty_reason)
+        } else {
+            Check::Wait(self.empty_reason)
+        }
+    }
+
+    /// Picks a ready, active endpoint: its index and the clock reading the
+    /// picker took, if any.
+    #[inline]
+    pub(crate) fn choose_index(
+        &self,
+        rng: &mut fastrand::Rng,
+        key: Option<u64>,
+    ) -> Option<(usize, Option<u64>)> {
+        let n = self.ready.len();
+        if n == 0 {
+            return None;
+        }
+        let loads = Loads::new(&self.ready, &self.weights).with_total(self.total.as_deref());
+        let mut cx = PickContext::new(loads, rng, key);
+        for _ in 0..PICK_ATTEMPTS {
+            if let Some(i) = self.picker.pick(&mut cx) {
+                if i < n && self.ready[i].is_active() {
+                    return Some((i, cx.clock_read()));
+                }
+            }
+        }
+        // The picker kept choosing endpoints that went down since this
+        // snapshot was built (or offered nothing): take any active one.
+        let now = cx.clock_read();
+        let start = rng.usize(..n);
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.ready[i].is_active())
+            .map(|i| (i, now))
+    }
+}
+
+impl<S: Clone> Snapshot<S> {
+    /// Picks a ready, active endpoint and clones its service.
+    #[inline]
+    pub(crate) fn choose(&self, rng: &mut fastrand::Rng, key: Option<u64>) -> Option<Picked<S>> {
+        let (i, now) = self.choose_index(rng, key)?;
+        Some(Picked {
+            slot: self.ready[i].clone(),
+            generation: self.generations[i],
+            service: self.services[i].clone(),
+            now,
+        })
+    }
+}
+
+/// A picker with nothing to offer, for snapshots with no endpoint.
+#[derive(Debug)]
+pub(crate) struct NoPicker;
+
+impl Picker for NoPicker {
+    fn pick(&self, _cx: &mut PickContext<'_>) -> Option<usize> {
+        None
+    }
+}
+
+impl<S> Snapshot<S> {
+    /// The snapshot of a balancer with no endpoint yet.
+    pub(crate) fn initial() -> Self {
+        Snapshot {
+            ready: Box::new([]),
+            weights: Box::new([]),
+            services: Box::new([]),
+            generations: Box::new([]),
+            picker: Arc::new(NoPicker),
+            total: None,
+            members: Box::new([]),
+            draining: Box::new([]),
+            warming: 0,
+            has_set: false,
+            empty_reason: NoEndpointsReason::NeverHadAny,
+            terminal: false,
+            stopped: false,
+            discovery_error: None,
+            version: 0,
+        }
+    }
+
+    /// What requests see once the driver has stopped: nothing to pick, and
+    /// a typed error at once.
+    pub(crate) fn stopped(last: &Snapshot<S>) -> Self {
+        Snapshot {
+            stopped: true,
+            members: last.members.clone(),
+            draining: last.draining.clone(),
+            discovery_error: last.discovery_error.clone(),
+            version: last.version + 1,
+            ..Snapshot::initial()
+        }
+    }
+}

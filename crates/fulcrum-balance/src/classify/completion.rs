@@ -1,0 +1,155 @@
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use fulcrum_core::Endpoint;
+
+use super::{FailureKind, Outcome};
+use crate::slot::Slot;
+
+/// The dispatch time of a request that is not timed (see
+/// [`Policy::uses_latency`](crate::pick::Policy::uses_latency)).
+pub(crate) const UNTIMED: u64 = u64::MAX;
+
+/// What a cancelled request ([`Outcome::Cancelled`]) counts as, set with
+/// [`Builder::cancelled`](crate::Builder::cancelled). It is always counted
+/// in the endpoint's `cancelled` stat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelledAs {
+    /// A latency sample of the time it ran (the default): an endpoint whose
+    /// requests are always abandoned (a black hole behind a timeout) looks
+    /// as slow as the timeout, and load-aware policies avoid it, but a
+    /// caller dropping requests early does not count against an endpoint.
+    #[default]
+    Slow,
+    /// A failure ([`FailureKind::Timeout`]): counted in `failures`, with
+    /// the latency penalty.
+    Failure,
+    /// Nothing beyond the `cancelled` count.
+    Nothing,
+}
+
+/// One request's hold on its endpoint, from dispatch until it finishes.
+///
+/// While it lives the request counts in the endpoint's in-flight load. A
+/// [`Classify`](super::Classify) finishes it with an [`Outcome`], at once or
+/// (moved into a streamed response) at the end of the stream. Dropped
+/// unfinished, it finishes as [`Outcome::Cancelled`].
+pub struct Completion {
+    slot: Arc<Slot>,
+    /// The generation of the service the request went to.
+    generation: u32,
+    start: u64,
+    done: bool,
+}
+
+impl fmt::Debug for Completion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion")
+            .field("endpoint", &self.slot.endpoint.addr())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl Completion {
+    /// Counts a request against `slot` from now on.
+    #[inline]
+    pub(crate) fn begin(slot: Arc<Slot>, generation: u32, start: u64) -> Self {
+        slot.in_flight.enter();
+        if let Some(total) = &slot.total {
+            total.fetch_add(1, Ordering::Relaxed);
+        }
+        Completion {
+            slot,
+            generation,
+            start,
+            done: false,
+        }
+    }
+
+    /// The endpoint the request went to.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.slot.endpoint
+    }
+
+    /// Finishes the request with `outcome`.
+    #[inline]
+    pub fn finish(mut self, outcome: Outcome) {
+        self.record(outcome);
+    }
+
+    pub(crate) fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The request was never sent (its endpoint failed readiness): it
+    /// leaves the in-flight count with no outcome.
+    pub(crate) fn not_sent(mut self) {
+        self.done = true;
+        self.leave();
+    }
+
+    #[inline]
+    fn leave(&self) {
+        self.slot.in_flight.exit();
+        if let Some(total) = &self.slot.total {
+            total.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn record_elapsed(&self) {
+        if self.start != UNTIMED {
+            let now = fulcrum_core::time::now();
+            self.slot.ewma.record(now.saturating_sub(self.start), now);
+        }
+    }
+
+    fn record_failure(&self, kind: FailureKind) {
+        self.slot.failures.fetch_add(1, Ordering::Relaxed);
+        self.slot.ewma.record_failure(fulcrum_core::time::now());
+        if kind == FailureKind::Connect {
+            // The endpoint cannot be reached: out of service now, for the
+            // readiness backoff, and discovery is asked to look again.
+            self.slot.take_out_of_service(self.generation);
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        match outcome {
+            Outcome::Success => self.record_elapsed(),
+            Outcome::Failure(kind) => self.record_failure(kind),
+            Outcome::Overload { .. } => {
+                self.slot.overloads.fetch_add(1, Ordering::Relaxed);
+                self.slot.ewma.record_failure(fulcrum_core::time::now());
+            }
+            Outcome::Cancelled => {
+                self.slot.cancelled.fetch_add(1, Ordering::Relaxed);
+                match self.slot.control.cancelled {
+                    CancelledAs::Slow => self.record_elapsed(),
+                    CancelledAs::Failure => self.record_failure(FailureKind::Timeout),
+                    CancelledAs::Nothing => {}
+                }
+            }
+        }
+        self.leave();
+    }
+}
+
+impl Drop for Completion {
+    #[inline]
+    fn drop(&mut self) {
+        self.record(Outcome::Cancelled);
+    }
+}
