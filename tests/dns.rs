@@ -271,3 +271,30 @@ async fn a_failing_endpoint_triggers_an_early_re_resolve() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Regression: with an unreachable resolver `ready()` failed after 3 s with
+/// a generic "discovery has not produced any endpoint yet" while the
+/// discovery error was still unknown (one resolve took 4 s).
+#[tokio::test]
+async fn an_unreachable_resolver_is_named_when_no_endpoint_comes() {
+    // A resolver that receives queries and never answers.
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let resolver = silent.local_addr().unwrap();
+    let target = format!("dns://{resolver}/api.test.internal:80");
+    let mut lb = Balancer::builder()
+        .discover_target(&target)
+        .unwrap()
+        .build(http_maker());
+    let started = Instant::now();
+    let err = lb.ready().await.unwrap_err();
+    let waited = started.elapsed();
+    let message = err.to_string();
+    eprintln!("after {waited:?}: {message}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    assert!(message.contains(&target), "{message}");
+    assert!(
+        message.contains(&format!("the resolver {resolver} did not answer within 2s")),
+        "{message}"
+    );
+    drop(silent);
+}

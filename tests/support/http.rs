@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fulcrum::classify::ClassifyHttp;
 use fulcrum::{make_fn, Endpoint, MakeFn};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -32,6 +32,12 @@ pub enum Behaviour {
     Unavailable,
     /// Accept the connection and close it without answering.
     Reset,
+    /// Answer 200 at once with a body of this many chunks, one every 50 ms.
+    Stream(u32),
+}
+
+fn full(text: String) -> http_body_util::combinators::BoxBody<Bytes, Infallible> {
+    Full::new(Bytes::from(text)).boxed()
 }
 
 /// A hyper server on 127.0.0.1, on a port the OS picks.
@@ -81,11 +87,24 @@ impl Backend {
                             let response = match behaviour {
                                 Behaviour::Delay(d) => {
                                     tokio::time::sleep(d).await;
-                                    Response::new(Full::new(Bytes::from(addr.to_string())))
+                                    Response::new(full(addr.to_string()))
+                                }
+                                Behaviour::Stream(chunks) => {
+                                    let frames =
+                                        futures_util::stream::unfold(0, move |i| async move {
+                                            if i == chunks {
+                                                return None;
+                                            }
+                                            tokio::time::sleep(Duration::from_millis(50)).await;
+                                            let frame =
+                                                hyper::body::Frame::data(Bytes::from("chunk;"));
+                                            Some((Ok::<_, Infallible>(frame), i + 1))
+                                        });
+                                    Response::new(StreamBody::new(frames).boxed())
                                 }
                                 _ => Response::builder()
                                     .status(StatusCode::SERVICE_UNAVAILABLE)
-                                    .body(Full::new(Bytes::from_static(b"unavailable")))
+                                    .body(full("unavailable".to_owned()))
                                     .unwrap(),
                             };
                             Ok::<_, Infallible>(response)

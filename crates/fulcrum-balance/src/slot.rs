@@ -193,7 +193,10 @@ impl Slot {
         newly_down
     }
 
-    /// Request path: the service was ready; the readiness streak is over.
+    /// Request path: the endpoint served a request; its streak of being
+    /// taken out of service is over. (A successful `poll_ready` does not
+    /// count: clients that are always ready would reset the backoff of an
+    /// endpoint that refuses every connection.)
     #[inline]
     pub(crate) fn mark_ready(&self) {
         if self.not_ready_streak.load(Ordering::Relaxed) != 0 {

@@ -220,9 +220,6 @@ where
                 StateProj::Ready { svc, req } => {
                     let failure: BoxError = match svc.poll_ready(cx) {
                         Poll::Ready(Ok(())) => {
-                            if let Some(c) = this.completion.as_ref() {
-                                c.slot().mark_ready();
-                            }
                             *this.patience = None;
                             let Some(req) = req.take() else {
                                 // Unreachable: the request is taken only here.

@@ -128,7 +128,11 @@ impl Completion {
         }
         self.done = true;
         match outcome {
-            Outcome::Success => self.record_elapsed(),
+            Outcome::Success => {
+                self.record_elapsed();
+                // It served a request: its backoff starts over.
+                self.slot.mark_ready();
+            }
             Outcome::Failure(kind) => self.record_failure(kind),
             Outcome::Overload { .. } => {
                 self.slot.overloads.fetch_add(1, Ordering::Relaxed);

@@ -30,6 +30,8 @@ pub struct Behaviour {
     pub not_ready: Arc<AtomicBool>,
     /// While set, calls wait until it is cleared (checked every ms).
     pub hold: Arc<AtomicBool>,
+    /// While set, `poll_ready` stays pending (and never wakes the caller).
+    pub stuck: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -45,6 +47,9 @@ impl tower::Service<u32> for Backend {
     type Future = Pin<Box<dyn Future<Output = Result<SocketAddr, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if self.behaviour.stuck.load(Ordering::SeqCst) {
+            return Poll::Pending;
+        }
         if self.behaviour.not_ready.load(Ordering::SeqCst) {
             Poll::Ready(Err(format!("{} is not ready", self.addr).into()))
         } else {

@@ -3,14 +3,26 @@ use std::time::Duration;
 
 /// Settings of a [`PeakEwma`].
 ///
-/// The defaults are the de facto ones of Finagle, Linkerd and tower: a 10 s
-/// decay and a 30 ms seed. The failure penalty (1 s) is what a failed request
-/// counts as, so an endpoint that fails fast looks slow, not fast.
+/// The failure penalty (1 s) is what a failed request counts as, so an
+/// endpoint that fails fast looks slow, not fast.
+///
+/// Two memories: latency decays with a 1 s time constant, a failure with
+/// 10 s (Finagle, Linkerd and tower use 10 s for both). A peak-sensitive
+/// estimate takes any slow sample at once; with a 10 s memory, one outlier
+/// (a scheduler hiccup, a GC pause) made an idle endpoint lose every
+/// comparison for seconds at light load, when no in-flight count balances
+/// it. With 1 s a lone outlier fades in about a second, a slow endpoint is
+/// re-probed by one request every few seconds, and an endpoint that failed
+/// is still avoided for tens of seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EwmaConfig {
-    /// Time constant of the decay: after `decay` without samples the estimate
-    /// has fallen to 1/e of its value.
+    /// Time constant of the decay of a latency estimate: after `decay`
+    /// without samples it has fallen to 1/e of its value. Also the time
+    /// constant with which faster samples blend in.
     pub decay: Duration,
+    /// Time constant of the decay of an estimate set by a failure, until
+    /// the next successful sample.
+    pub failure_decay: Duration,
     /// What [`PeakEwma::estimate`] reports before the first sample (for
     /// stats and custom pickers). The built-in `ewma` policy does not rank
     /// an endpoint by it: an endpoint without a sample is scored as fast as
@@ -25,20 +37,24 @@ pub struct EwmaConfig {
 impl Default for EwmaConfig {
     fn default() -> Self {
         EwmaConfig {
-            decay: Duration::from_secs(10),
+            decay: Duration::from_secs(1),
+            failure_decay: Duration::from_secs(10),
             seed_rtt: Duration::from_millis(30),
             failure_penalty: Duration::from_secs(1),
         }
     }
 }
 
-/// Timestamps are kept in units of 2^20 ns (~1.05 ms) in 32 bits, so the
-/// estimate and its timestamp fit one `AtomicU64` and update with one CAS
-/// (no lock, no torn pairs). 32 bits of such units span 52 days (a gap of
-/// more than that is read modulo 52 days). With a 10 s
-/// decay a 1 ms step changes the blend weight by 1e-4, so the rounding is
-/// far below the noise of any latency sample.
+/// Timestamps are kept in units of 2^20 ns (~1.05 ms) in 31 bits, so the
+/// estimate, its timestamp and a failure flag fit one `AtomicU64` and
+/// update with one CAS (no lock, no torn pairs). 31 bits of such units span
+/// 26 days (a gap of more than that is read modulo 26 days). With a 1 s
+/// decay a 1 ms step changes the blend weight by 1e-3, far below the noise
+/// of any latency sample.
 const UNIT_SHIFT: u32 = 20;
+/// The stamp's bits; the bit above them flags an estimate set by a failure.
+const STAMP_MASK: u32 = 0x7FFF_FFFF;
+const FAILED: u32 = 0x8000_0000;
 /// A stamp up to this many units (~1 s) *ahead* of the reader's clock comes
 /// from a racing writer that read the clock a moment later: no time passed.
 const RACE_WINDOW: u32 = 1 << 10;
@@ -54,8 +70,9 @@ const UNSAMPLED: u64 = u64::MAX;
 ///   *replaces* the seed: blending a measurement with a made-up number at a
 ///   10 s time constant would let the guess dominate for seconds.
 /// * Between samples the estimate decays toward zero:
-///   `e(t) = e(t0) · exp(-(t - t0)/decay)`. An endpoint that was slow once is
-///   eventually tried again.
+///   `e(t) = e(t0) · exp(-(t - t0)/decay)`, or with `failure_decay` when a
+///   failure set it. An endpoint that was slow once is eventually tried
+///   again; one that failed, much later.
 /// * A sample `r` at time `t`: let `d = e(t)`. If `r > d` the estimate
 ///   becomes `r` (the peak); else it becomes `d + r · (1 - exp(-Δt/decay))`.
 /// * Reading ([`estimate`](PeakEwma::estimate)) never mutates. (In Finagle and
@@ -74,8 +91,8 @@ const UNSAMPLED: u64 = u64::MAX;
 /// e.record(5 * ms, 100 * ms);
 /// e.record(100 * ms, 200 * ms); // a slow sample is taken at once
 /// assert!(e.estimate(200 * ms) >= 99.0 * ms as f64);
-/// // ten seconds later it has decayed to about 1/e
-/// let later = e.estimate(10_200 * ms) / ms as f64;
+/// // a second later it has decayed to about 1/e
+/// let later = e.estimate(1_200 * ms) / ms as f64;
 /// assert!((later - 36.8).abs() < 0.5, "{later}");
 /// ```
 #[derive(Debug)]
@@ -85,45 +102,58 @@ pub struct PeakEwma {
     penalty_ns: f64,
     /// `-1 / decay`, with decay in timestamp units.
     neg_inv_decay: f64,
+    /// `-1 / failure_decay`, likewise.
+    neg_inv_failure_decay: f64,
 }
 
+/// Packs an estimate, its stamp and whether a failure set it.
 #[inline]
-fn pack(estimate_ns: f64, stamp: u32) -> u64 {
-    (u64::from((estimate_ns as f32).to_bits()) << 32) | u64::from(stamp)
+fn pack(estimate_ns: f64, stamp: u32, failed: bool) -> u64 {
+    let flag = if failed { FAILED } else { 0 };
+    (u64::from((estimate_ns as f32).to_bits()) << 32) | u64::from((stamp & STAMP_MASK) | flag)
 }
 
+/// `(estimate, stamp, set by a failure)`.
 #[inline]
-fn unpack(state: u64) -> (f64, u32) {
+fn unpack(state: u64) -> (f64, u32, bool) {
+    let low = state as u32;
     (
         f64::from(f32::from_bits((state >> 32) as u32)),
-        state as u32,
+        low & STAMP_MASK,
+        low & FAILED != 0,
     )
 }
 
 #[inline]
 fn units(now_ns: u64) -> u32 {
-    (now_ns >> UNIT_SHIFT) as u32
+    (now_ns >> UNIT_SHIFT) as u32 & STAMP_MASK
+}
+
+fn neg_inv(decay: Duration) -> f64 {
+    -1.0 / (decay.as_nanos() as f64 / f64::from(1u32 << UNIT_SHIFT)).max(1.0)
 }
 
 impl PeakEwma {
     /// A fresh estimator holding the seed RTT.
     pub fn new(config: &EwmaConfig) -> Self {
-        let decay_units = (config.decay.as_nanos() as f64 / f64::from(1u32 << UNIT_SHIFT)).max(1.0);
         PeakEwma {
             state: AtomicU64::new(UNSAMPLED),
             seed_ns: config.seed_rtt.as_nanos() as f64,
             penalty_ns: config.failure_penalty.as_nanos() as f64,
-            neg_inv_decay: -1.0 / decay_units,
+            neg_inv_decay: neg_inv(config.decay),
+            neg_inv_failure_decay: neg_inv(config.failure_decay),
         }
     }
 
     /// `exp(-Δt/decay)` between a stored stamp and now; a stamp slightly in
     /// the future (a racing writer read the clock later) counts as no time.
     #[inline]
-    fn weight(&self, stamp: u32, now: u32) -> f64 {
-        let dt = now.wrapping_sub(stamp);
-        if dt == 0 || dt > u32::MAX - RACE_WINDOW {
+    fn weight(&self, stamp: u32, now: u32, failed: bool) -> f64 {
+        let dt = now.wrapping_sub(stamp) & STAMP_MASK;
+        if dt == 0 || dt > STAMP_MASK - RACE_WINDOW {
             1.0
+        } else if failed {
+            (f64::from(dt) * self.neg_inv_failure_decay).exp()
         } else {
             (f64::from(dt) * self.neg_inv_decay).exp()
         }
@@ -136,8 +166,8 @@ impl PeakEwma {
         if state == UNSAMPLED {
             return self.seed_ns;
         }
-        let (estimate, stamp) = unpack(state);
-        estimate * self.weight(stamp, units(now_ns))
+        let (estimate, stamp, failed) = unpack(state);
+        estimate * self.weight(stamp, units(now_ns), failed)
     }
 
     /// The estimate at `now_ns`, or `None` before the first sample (where
@@ -148,8 +178,8 @@ impl PeakEwma {
         if state == UNSAMPLED {
             return None;
         }
-        let (estimate, stamp) = unpack(state);
-        Some(estimate * self.weight(stamp, units(now_ns)))
+        let (estimate, stamp, failed) = unpack(state);
+        Some(estimate * self.weight(stamp, units(now_ns), failed))
     }
 
     /// True once at least one sample was recorded.
@@ -167,7 +197,7 @@ impl PeakEwma {
     /// Records a response that took `rtt_ns`, observed at `now_ns`.
     #[inline]
     pub fn record(&self, rtt_ns: u64, now_ns: u64) {
-        self.update(now_ns, |_| rtt_ns as f64);
+        self.update(now_ns, false, |_| rtt_ns as f64);
     }
 
     /// Records a failure: a sample of the failure penalty, or of the current
@@ -175,18 +205,20 @@ impl PeakEwma {
     /// faster.
     pub fn record_failure(&self, now_ns: u64) {
         let penalty = self.penalty_ns;
-        self.update(now_ns, |current| penalty.max(current));
+        self.update(now_ns, true, |current| penalty.max(current));
     }
 
-    fn update(&self, now_ns: u64, sample: impl Fn(f64) -> f64) {
+    /// Records a sample at `now_ns`; `failure` marks an estimate that then
+    /// decays with the failure decay (until the next success).
+    fn update(&self, now_ns: u64, failure: bool, sample: impl Fn(f64) -> f64) {
         let now = units(now_ns);
         let mut current = self.state.load(Ordering::Relaxed);
         loop {
             let next = if current == UNSAMPLED {
                 sample(self.seed_ns)
             } else {
-                let (estimate, stamp) = unpack(current);
-                let w = self.weight(stamp, now);
+                let (estimate, stamp, failed) = unpack(current);
+                let w = self.weight(stamp, now, failed);
                 let decayed = estimate * w;
                 let r = sample(decayed);
                 if r > decayed {
@@ -195,7 +227,7 @@ impl PeakEwma {
                     decayed + r * (1.0 - w)
                 }
             };
-            let packed = pack(next, now);
+            let packed = pack(next, now, failure);
             if packed == current {
                 // Nothing changes (a faster sample within the same stamp
                 // unit blends in with weight 0): skip the write, so busy
@@ -259,11 +291,28 @@ mod tests {
     fn faster_samples_blend_in_by_elapsed_time() {
         let e = ewma();
         e.record(100 * MS, 0);
-        // one second later a 10 ms sample: decayed 100·e^-0.1 = 90.48,
+        // 100 ms later a 10 ms sample: decayed 100·e^-0.1 = 90.48,
         // plus 10·(1 - e^-0.1) = 0.95
-        e.record(10 * MS, 1_000 * MS);
-        let est = e.estimate(1_000 * MS) / MS as f64;
+        e.record(10 * MS, 100 * MS);
+        let est = e.estimate(100 * MS) / MS as f64;
         assert!((est - 91.43).abs() < 0.2, "{est}");
+    }
+
+    #[test]
+    fn a_failure_is_remembered_longer_than_a_latency() {
+        let slow = ewma();
+        slow.record(1_000 * MS, 0);
+        let failed = ewma();
+        failed.record_failure(0);
+        // Both 1 s; two seconds later the latency is down to e^-2, the
+        // failure only to e^-0.2.
+        let (s, f) = (slow.estimate(2_000 * MS), failed.estimate(2_000 * MS));
+        assert!((s / MS as f64 - 135.3).abs() < 1.0, "{s}");
+        assert!((f / MS as f64 - 818.7).abs() < 2.0, "{f}");
+        // A success ends the failure's memory.
+        failed.record(5 * MS, 2_000 * MS);
+        let after = failed.estimate(4_000 * MS) / MS as f64;
+        assert!(after < 120.0, "{after}");
     }
 
     #[test]
@@ -273,8 +322,8 @@ mod tests {
         for t in 0..1000 {
             e.estimate(t * MS);
         }
-        let a = e.estimate(2_000 * MS);
-        let b = e.estimate(2_000 * MS);
+        let a = e.estimate(200 * MS);
+        let b = e.estimate(200 * MS);
         assert_eq!(a, b);
         let expect = 100.0 * (-0.2f64).exp();
         assert!((a / MS as f64 - expect).abs() < 0.3);
@@ -303,9 +352,9 @@ mod tests {
     fn a_long_gap_decays_fully() {
         let e = ewma();
         e.record(1_000 * MS, 0);
-        // 30 days later: long past the racing window, nothing is left
-        let month = 30 * 24 * 3_600 * 1_000 * MS;
-        assert!(e.estimate(month) < 1.0);
+        // 20 days later: long past the racing window, nothing is left
+        let days = 20 * 24 * 3_600 * 1_000 * MS;
+        assert!(e.estimate(days) < 1.0);
     }
 
     #[test]

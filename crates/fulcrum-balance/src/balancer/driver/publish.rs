@@ -16,9 +16,12 @@ use crate::balancer::snapshot::Snapshot;
 use crate::pick::{Loads, Picker, Policy, Random};
 use crate::slot::{EndpointState, Slot};
 
-/// Rebuilds slower than this run on the blocking pool, so that a large
-/// table (a Maglev table for 10 000 endpoints) does not stall the runtime.
-const BLOCKING_BUILD: Duration = Duration::from_millis(5);
+/// Rebuilds run on the blocking pool when the last one took longer than
+/// this, or the set has at least [`BLOCKING_SET`] endpoints, so that a
+/// large table (a Maglev table for 10 000 endpoints) never stalls the
+/// runtime the balancer shares with its callers.
+const BLOCKING_BUILD: Duration = Duration::from_millis(2);
+const BLOCKING_SET: usize = 256;
 
 /// After a rebuild that took `t`, the next publish waits `SPACING × t`
 /// (at most [`MAX_SPACING`]): rebuilding then takes at most 1/SPACING of a
@@ -107,7 +110,7 @@ where
             previous.picker.clone()
         } else {
             let started = std::time::Instant::now();
-            let picker = if self.last_build > BLOCKING_BUILD {
+            let picker = if self.last_build > BLOCKING_BUILD || slots.len() >= BLOCKING_SET {
                 let (policy, owned_slots, owned_weights, prev) = (
                     self.policy.clone(),
                     slots.clone(),
