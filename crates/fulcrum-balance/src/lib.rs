@@ -36,5 +36,5 @@ pub use balancer::{
 };
 pub use classify::{CancelledAs, Classify, Completion, FailureKind, Outcome};
 pub use slot::EndpointState;
-pub use stats::Stats;
+pub use stats::{Counts, Stats};
 pub use updates::{channel, Updater, Updates};

@@ -50,18 +50,19 @@ impl EndpointState {
 const STATE_MASK: u32 = 0xFF;
 const GENERATION_SHIFT: u32 = 8;
 
-/// `repr(C)` with the fields every request touches first, so that with the
-/// `Arc` counts in front of them a pick reads as few cache lines as possible.
+/// `repr(C)` with the fields every pick and request touch first: behind
+/// the `Arc`'s two counts, state, in-flight count and the latency estimate's
+/// hot half fill one 64-byte cache line.
 #[repr(C)]
 pub(crate) struct Slot {
-    pub(crate) ewma: PeakEwma,
-    /// In flight, and (packed in the same word) finished: see [`InFlight`].
-    pub(crate) in_flight: InFlight,
-    /// The balancer's total in-flight count, when its policy reads it
-    /// (bounded-load hashing). Read on every request: kept with the hot fields.
-    pub(crate) total: Option<Arc<AtomicU64>>,
     /// `generation << 8 | EndpointState`.
     state: AtomicU32,
+    /// In flight, and (packed in the same word) finished: see [`InFlight`].
+    pub(crate) in_flight: InFlight,
+    pub(crate) ewma: PeakEwma,
+    /// The balancer's total in-flight count, when its policy reads it
+    /// (bounded-load hashing); requests touch it only then.
+    pub(crate) total: Option<Arc<AtomicU64>>,
     pub(crate) failures: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     pub(crate) overloads: AtomicU64,
@@ -237,6 +238,15 @@ mod tests {
             1,
             "streak counts take-downs only"
         );
+    }
+
+    #[test]
+    fn the_hot_fields_share_the_first_cache_line() {
+        // Behind the Arc's 16 bytes of counts.
+        let s = slot();
+        let base = &s as *const Slot as usize;
+        let hot_end = std::ptr::addr_of!(s.ewma) as usize + 24 - base;
+        assert!(16 + hot_end <= 64, "hot fields end at {}", 16 + hot_end);
     }
 
     #[test]

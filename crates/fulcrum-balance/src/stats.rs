@@ -38,6 +38,23 @@ pub struct Stats {
     pub endpoints: Vec<EndpointStats>,
 }
 
+/// A balancer's counts, without the per-endpoint detail of [`Stats`]:
+/// cheap enough to poll. See [`Balancer::counts`](crate::Balancer::counts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// How many snapshots the driver has published.
+    pub version: u64,
+    /// Endpoints in the current set.
+    pub members: usize,
+    /// Endpoints the current snapshot can pick (some may have been taken
+    /// out of service since it was published).
+    pub ready: usize,
+    /// Endpoints whose service is still being made.
+    pub warming: usize,
+    /// Removed endpoints still finishing requests.
+    pub draining: usize,
+}
+
 /// One endpoint's state and counters.
 #[derive(Clone, Debug, Serialize)]
 pub struct EndpointStats {

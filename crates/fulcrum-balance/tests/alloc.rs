@@ -1,29 +1,41 @@
 //! Proves the request path (poll_ready + call + the response future) makes
 //! no heap allocation, for every built-in picker (the hash pickers with a
-//! key on every request), with a trivial inner service. A counting global allocator sees every allocation in this test
-//! binary; the loop runs without yielding, so the driver task cannot
-//! allocate in between.
+//! key on every request), with a trivial inner service, and with the
+//! request's completion carried by the response. A counting global
+//! allocator sees every allocation the test's thread makes; the loop runs
+//! without yielding, so the driver task (on the same current-thread
+//! runtime) cannot allocate in between.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use fulcrum_balance::classify::{Classify, Completion, Outcome};
 use fulcrum_balance::{make_fn, pick, Balancer};
+use fulcrum_core::BoxError;
 use fulcrum_core::Endpoint;
 use tower::Service;
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
+std::thread_local! {
+    /// Counting is per thread: the test harness's own threads (printing
+    /// results of other tests) do not count.
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn counting() -> bool {
+    COUNTING.try_with(|c| c.get()).unwrap_or(false)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counting() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         unsafe { System.alloc(layout) }
@@ -32,7 +44,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
+        if counting() {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -41,6 +53,9 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+/// The count is process-wide: the tests of this binary take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The trivial inner service: answers at once.
 #[derive(Clone, Copy)]
@@ -79,6 +94,7 @@ fn one_request(lb: &mut Lb, cx: &mut Context<'_>, i: u64) {
 
 #[test]
 fn the_request_path_does_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -124,11 +140,11 @@ fn the_request_path_does_not_allocate() {
                 one_request(&mut lb, &mut cx, i);
             }
             ALLOCATIONS.store(0, Ordering::SeqCst);
-            COUNTING.store(true, Ordering::SeqCst);
+            COUNTING.with(|c| c.set(true));
             for i in 0..20_000 {
                 one_request(&mut lb, &mut cx, i);
             }
-            COUNTING.store(false, Ordering::SeqCst);
+            COUNTING.with(|c| c.set(false));
             let allocations = ALLOCATIONS.load(Ordering::SeqCst);
             assert_eq!(
                 allocations, 0,
@@ -136,4 +152,64 @@ fn the_request_path_does_not_allocate() {
             );
         }
     }
+}
+
+/// A classifier that hands each request's completion to the response, as a
+/// streamed body holds it until its end.
+#[derive(Clone, Copy)]
+struct HandOn;
+
+impl Classify<u64> for HandOn {
+    type Response = (u64, Completion);
+    fn classify(
+        &self,
+        result: Result<u64, BoxError>,
+        completion: Completion,
+    ) -> Result<(u64, Completion), BoxError> {
+        result.map(|v| (v, completion))
+    }
+}
+
+/// With completion carried by the response (and finished by its reader),
+/// the request path still allocates nothing.
+#[test]
+fn completion_carried_by_the_response_does_not_allocate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut lb = rt.block_on(async {
+        let lb = Balancer::builder()
+            .endpoints((0..10u16).map(|i| Endpoint::new(([127, 0, 0, 1], 31_000 + i).into())))
+            .classify(HandOn)
+            .build(make_fn(|_: &Endpoint| Echo));
+        lb.ready_all(Duration::from_secs(5)).await.unwrap();
+        lb
+    });
+    let _guard = rt.enter();
+    let mut one = |i: u64, lb: &mut Balancer<Echo, fulcrum_balance::key::NoKey, HandOn>| {
+        assert!(lb.poll_ready(&mut cx).is_ready());
+        let fut = pin!(lb.call(i));
+        match fut.poll(&mut cx) {
+            Poll::Ready(Ok((v, completion))) => {
+                assert_eq!(v, i);
+                // The reader reaches the end of the stream.
+                completion.finish(Outcome::Success);
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    for i in 0..1_000 {
+        one(i, &mut lb);
+    }
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    for i in 0..20_000 {
+        one(i, &mut lb);
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0);
+    assert!(lb.stats().endpoints.iter().all(|e| e.in_flight == 0));
 }

@@ -105,7 +105,12 @@ where
                 svc: picked.service,
                 req: Some(req),
             },
-            completion: Some(Completion::begin(picked.slot, picked.generation, start)),
+            completion: Some(Completion::begin(
+                picked.slot,
+                picked.generation,
+                start,
+                picked.counts_total,
+            )),
             classify,
             seed,
             key,
@@ -207,8 +212,12 @@ where
                                 return Poll::Pending;
                             };
                             let start = picked.now.unwrap_or_else(fulcrum_core::time::now);
-                            *this.completion =
-                                Some(Completion::begin(picked.slot, picked.generation, start));
+                            *this.completion = Some(Completion::begin(
+                                picked.slot,
+                                picked.generation,
+                                start,
+                                picked.counts_total,
+                            ));
                             let req = req.take();
                             this.state.set(State::Ready {
                                 svc: picked.service,
@@ -279,6 +288,7 @@ where
                                 picked.slot,
                                 picked.generation,
                                 fulcrum_core::time::now(),
+                                picked.counts_total,
                             ));
                             this.state.set(State::Ready {
                                 svc: picked.service,

@@ -20,7 +20,7 @@ use super::wait::{self, OwnWait};
 use super::Builder;
 use crate::classify::{Classify, DefaultClassify, UNTIMED};
 use crate::key::{KeyExtractor, NoKey};
-use crate::stats::{EndpointStats, Stats};
+use crate::stats::{Counts, EndpointStats, Stats};
 
 /// A load balancer over endpoints, as a `tower::Service<Req>`.
 ///
@@ -145,13 +145,28 @@ impl<S, K, C> Balancer<S, K, C> {
         }
     }
 
+    /// The balancer's counts (publishes, members, ready, warming, draining):
+    /// O(1), unlike [`stats`](Self::stats), which lists every endpoint.
+    pub fn counts(&self) -> Counts {
+        let snap = self.shared.snapshot.load();
+        Counts {
+            version: snap.version,
+            members: snap.members.len(),
+            ready: snap.ready.len(),
+            warming: snap.warming,
+            draining: snap.draining.len(),
+        }
+    }
+
     /// Waits until the service of every endpoint in the current set has
     /// been made (or failed to be), up to `timeout`; afterwards every
     /// request is picked among all of them. Call it after building a
     /// balancer to start with warm connections and, for the hash policies,
     /// with the same key → endpoint map as every other client from the
     /// first request. Before discovery's first answer there is no set yet:
-    /// it waits for one.
+    /// it waits for one. "The current set" is the one the driver has
+    /// applied: a set sent through an [`Updater`](crate::Updater) a moment
+    /// ago may not be applied yet.
     ///
     /// ```
     /// # use std::{convert::Infallible, time::Duration};

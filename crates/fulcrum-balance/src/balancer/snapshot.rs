@@ -63,6 +63,8 @@ pub(crate) struct Picked<S> {
     pub(crate) service: S,
     /// The clock reading the picker took, if any (reused as the dispatch time).
     pub(crate) now: Option<u64>,
+    /// The balancer keeps a total in-flight count.
+    pub(crate) counts_total: bool,
 }
 
 impl<S> Snapshot<S> {
@@ -121,6 +123,7 @@ impl<S: Clone> Snapshot<S> {
             generation: self.generations[i],
             service: self.services[i].clone(),
             now,
+            counts_total: self.total.is_some(),
         })
     }
 }

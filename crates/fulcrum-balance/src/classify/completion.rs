@@ -42,6 +42,8 @@ pub struct Completion {
     generation: u32,
     start: u64,
     done: bool,
+    /// The balancer keeps a total in-flight count (bounded load).
+    counts_total: bool,
 }
 
 impl fmt::Debug for Completion {
@@ -56,16 +58,19 @@ impl fmt::Debug for Completion {
 impl Completion {
     /// Counts a request against `slot` from now on.
     #[inline]
-    pub(crate) fn begin(slot: Arc<Slot>, generation: u32, start: u64) -> Self {
+    pub(crate) fn begin(slot: Arc<Slot>, generation: u32, start: u64, counts_total: bool) -> Self {
         slot.in_flight.enter();
-        if let Some(total) = &slot.total {
-            total.fetch_add(1, Ordering::Relaxed);
+        if counts_total {
+            if let Some(total) = &slot.total {
+                total.fetch_add(1, Ordering::Relaxed);
+            }
         }
         Completion {
             slot,
             generation,
             start,
             done: false,
+            counts_total,
         }
     }
 
@@ -98,8 +103,10 @@ impl Completion {
     #[inline]
     fn leave(&self) {
         self.slot.in_flight.exit();
-        if let Some(total) = &self.slot.total {
-            total.fetch_sub(1, Ordering::Relaxed);
+        if self.counts_total {
+            if let Some(total) = &self.slot.total {
+                total.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 

@@ -15,7 +15,7 @@
 //! | `weighted-round-robin` | [`WeightedRoundRobin`]: smooth interleaving by weight | O(1) |
 //! | `random` | [`Random`]: uniform | O(1) |
 //! | `weighted-random` | [`WeightedRandom`]: alias table | O(1) |
-//! | `ring-hash` | [`RingHash`]: consistent hashing on a ring, points ∝ weight | O(log n) |
+//! | `ring-hash` | [`RingHash`]: consistent hashing on a bounded ring (≤ 2^20 points), points ∝ weight | O(1) (indexed) |
 //! | `maglev` | [`Maglev`]: Maglev lookup table (≥ 100 entries per endpoint, prime), weighted | O(1) |
 //! | `rendezvous` | [`Rendezvous`]: weighted highest-random-weight | O(n) |
 //!

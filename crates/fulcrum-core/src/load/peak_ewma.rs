@@ -96,14 +96,17 @@ const UNSAMPLED: u64 = u64::MAX;
 /// assert!((later - 36.8).abs() < 0.5, "{later}");
 /// ```
 #[derive(Debug)]
+#[repr(C)]
 pub struct PeakEwma {
+    // Read on every estimate first, so that with an owner's hot fields in
+    // front they share one cache line; the seed and penalty are cold.
     state: AtomicU64,
-    seed_ns: f64,
-    penalty_ns: f64,
     /// `-1 / decay`, with decay in timestamp units.
     neg_inv_decay: f64,
     /// `-1 / failure_decay`, likewise.
     neg_inv_failure_decay: f64,
+    seed_ns: f64,
+    penalty_ns: f64,
 }
 
 /// Packs an estimate, its stamp and whether a failure set it.
