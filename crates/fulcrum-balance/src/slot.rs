@@ -121,7 +121,10 @@ impl Slot {
     /// A slot outside any balancer, active: for measuring and testing pickers.
     pub(crate) fn detached(endpoint: Endpoint, ewma: &EwmaConfig) -> Self {
         let owner: Weak<dyn Any + Send + Sync> = Weak::<()>::new();
-        let control = Arc::new(Control::new(CancelledAs::default()));
+        let control = Arc::new(Control::new(
+            CancelledAs::default(),
+            std::time::Duration::from_secs(3),
+        ));
         let slot = Slot::new(endpoint, ewma, owner, control, None);
         slot.set_state(EndpointState::Active);
         slot
@@ -130,6 +133,14 @@ impl Slot {
     #[inline]
     pub(crate) fn state(&self) -> EndpointState {
         EndpointState::from_bits(self.state.load(Ordering::Acquire))
+    }
+
+    /// Whether the service of `generation` takes requests: the endpoint is
+    /// active and has not been made again since.
+    #[inline]
+    pub(crate) fn serves(&self, generation: u32) -> bool {
+        self.state.load(Ordering::Acquire)
+            == (generation << GENERATION_SHIFT) | EndpointState::Active as u32
     }
 
     #[inline]
@@ -185,10 +196,8 @@ impl Slot {
     pub(crate) fn take_out_of_service(&self, generation: u32) -> bool {
         let newly_down = self.mark_not_ready(generation);
         if newly_down {
-            if self.ready_in.load(Ordering::Acquire) == self.control.version.load(Ordering::Acquire)
-            {
-                self.control.down.fetch_add(1, Ordering::AcqRel);
-            }
+            self.control
+                .count_down(self.ready_in.load(Ordering::Acquire));
             self.control.notify_driver.notify_one();
         }
         newly_down
@@ -216,7 +225,10 @@ mod tests {
             Endpoint::new(([127, 0, 0, 1], 1).into()),
             &EwmaConfig::default(),
             owner,
-            Arc::new(Control::new(CancelledAs::default())),
+            Arc::new(Control::new(
+                CancelledAs::default(),
+                std::time::Duration::from_secs(3),
+            )),
             None,
         )
     }

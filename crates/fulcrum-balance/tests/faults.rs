@@ -577,3 +577,119 @@ async fn a_layer_carries_the_key_extractor_and_the_classifier() {
     }
     assert!(homes.len() > 1, "keys spread over endpoints");
 }
+
+// ---- deadlines -----------------------------------------------------------------
+
+/// `ready_all` is not a request: a short readiness deadline neither makes
+/// it spin nor turns on fail-fast.
+#[tokio::test(flavor = "current_thread")]
+async fn ready_all_outlasts_a_short_readiness_deadline_without_failing_fast() {
+    let slow_make = tower::service_fn(|ep: Endpoint| async move {
+        if ep.addr() == addr(1) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Ok::<_, Infallible>(service_fn(|_: u32| async { Ok::<_, Infallible>(()) }))
+    });
+    for timeout in [Duration::ZERO, Duration::from_millis(100)] {
+        let (_tx, rx) = channel(set(&[0, 1]));
+        let lb = Balancer::builder()
+            .ready_timeout(timeout)
+            .updates(rx)
+            .build(slow_make);
+        let started = tokio::time::Instant::now();
+        lb.ready_all(Duration::from_secs(5)).await.unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "{timeout:?}: {took:?}");
+        assert!(!lb.stats().fail_fast, "{timeout:?}");
+        assert_eq!(lb.stats().ready, 2);
+    }
+}
+
+/// A request dropped while its endpoint was not ready yet was never sent:
+/// it counts against nothing.
+#[tokio::test]
+async fn a_request_dropped_before_it_is_sent_counts_against_nothing() {
+    let farm = Farm::default();
+    farm.add(
+        0,
+        Behaviour {
+            stuck: Arc::new(AtomicBool::new(true)),
+            ..Default::default()
+        },
+    );
+    let (_tx, rx) = channel(set(&[0]));
+    let lb = Balancer::builder()
+        .cancelled(CancelledAs::Failure)
+        .updates(rx)
+        .build(farm.make());
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    let mut clone = lb.clone();
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        async move { send(&mut clone).await },
+    )
+    .await;
+    assert!(gave_up.is_err());
+    let e = lb.stats().endpoint(addr(0)).cloned().unwrap();
+    assert_eq!((e.in_flight, e.cancelled, e.failures), (0, 0, 0), "{e:?}");
+}
+
+/// The readiness deadline covers all of a request's waiting: for an
+/// endpoint to pick, then for that endpoint's service.
+#[tokio::test]
+async fn a_request_waits_no_longer_than_the_deadline_in_all() {
+    let farm = Farm::default();
+    farm.add(
+        0,
+        Behaviour {
+            stuck: Arc::new(AtomicBool::new(true)),
+            ..Default::default()
+        },
+    );
+    let deadline = Duration::from_millis(400);
+    let (tx, rx) = channel(EndpointSet::empty());
+    let mut lb = Balancer::builder()
+        .ready_timeout(deadline)
+        .updates(rx)
+        .build(farm.make());
+    let started = tokio::time::Instant::now();
+    let call = tokio::spawn(lb.call(0));
+    // The stuck endpoint appears near the end of the deadline.
+    tokio::time::sleep(deadline * 3 / 4).await;
+    tx.update(set(&[0]));
+    let result = call.await.unwrap();
+    let took = started.elapsed();
+    assert!(matches!(result, Err(Error::NotReady { .. })), "{result:?}");
+    assert!(took < deadline + Duration::from_millis(150), "{took:?}");
+}
+
+/// "No limit" is a year, not a panic.
+#[tokio::test]
+async fn the_longest_timeouts_do_not_panic() {
+    /// Not ready on its first poll (it wakes itself), ready after.
+    #[derive(Clone)]
+    struct Shy(bool);
+    impl Service<u32> for Shy {
+        type Response = ();
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<(), Infallible>>;
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if std::mem::replace(&mut self.0, true) {
+                Poll::Ready(Ok(()))
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+        fn call(&mut self, _: u32) -> Self::Future {
+            std::future::ready(Ok(()))
+        }
+    }
+    let mut lb = Balancer::builder()
+        .ready_timeout(Duration::MAX)
+        .make_timeout(Duration::MAX)
+        .endpoints([Endpoint::new(addr(0))])
+        .build(make_fn(|_: &Endpoint| Shy(false)));
+    lb.ready_all(Duration::MAX).await.unwrap();
+    lb.ready().await.unwrap().call(1).await.unwrap();
+}

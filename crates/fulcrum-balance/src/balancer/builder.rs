@@ -59,6 +59,9 @@ impl Source {
     }
 }
 
+/// Timeouts are capped at a year: "no limit" (`Duration::MAX`) is a year.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
+
 /// Configures and builds a [`Balancer`] (or, through
 /// [`BalanceLayer`](super::BalanceLayer), a layer).
 ///
@@ -118,8 +121,8 @@ impl Default for Builder {
 
 impl Builder {
     /// Defaults: policy `ewma`, readiness deadline 3 s, make timeout 10 s,
-    /// EWMA 10 s / 30 ms, no key extractor, [`DefaultClassify`], no
-    /// endpoints.
+    /// [`EwmaConfig::default`] (latency decay 1 s, failure memory 10 s), no
+    /// key extractor, [`DefaultClassify`], no endpoints.
     pub fn new() -> Self {
         Builder {
             settings: Settings::default(),
@@ -199,14 +202,14 @@ impl<K, C> Builder<K, C> {
     /// pickable, the balancer fails new requests at once until an endpoint
     /// is back. Zero fails at once. 3 s by default.
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.ready_timeout = timeout;
+        self.settings.ready_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 
     /// How long making one endpoint's service may take (10 s by default);
     /// past it the make counts as failed and is retried after the backoff.
     pub fn make_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.make_timeout = timeout;
+        self.settings.make_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 
@@ -312,7 +315,7 @@ impl<K, C> Builder<K, C> {
     {
         let s = &self.settings;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let control = Arc::new(Control::new(s.cancelled));
+        let control = Arc::new(Control::new(s.cancelled, s.ready_timeout));
         let seed = s.seed.unwrap_or_else(|| fastrand::u64(..));
         let shared = Arc::new(Shared::new(
             control.clone(),

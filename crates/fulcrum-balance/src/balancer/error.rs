@@ -23,8 +23,9 @@ pub enum Error {
     /// No endpoint became available within the readiness deadline.
     NoEndpoints(NoEndpoints),
     /// The chosen endpoint's service failed readiness (or stayed not ready
-    /// past its deadline), and no other endpoint was available to take the
-    /// request instead. The request was not sent.
+    /// past its share of the deadline), and the request could not move to
+    /// another endpoint: none was available, or it had moved 3 times, or
+    /// its readiness deadline ran out. The request was not sent.
     NotReady {
         /// The last endpoint tried.
         endpoint: SocketAddr,
@@ -95,8 +96,9 @@ impl fmt::Display for Error {
             Error::NoEndpoints(e) => e.fmt(f),
             Error::NotReady { endpoint, .. } => write!(
                 f,
-                "endpoint {endpoint} was not ready and no other endpoint was available; \
-                 the request was not sent and is safe to retry"
+                "endpoint {endpoint} was not ready and the request could not move to another \
+                 endpoint (none was available, or its moves or its readiness deadline ran out); \
+                 it was not sent and is safe to retry"
             ),
             Error::Service { endpoint, .. } => write!(f, "request to endpoint {endpoint} failed"),
             Error::DriverStopped => f.write_str(

@@ -15,7 +15,7 @@ use tower_service::Service;
 use super::error::Error;
 use super::shared::Shared;
 use super::snapshot::{Check, Picked};
-use super::wait::OwnWait;
+use super::wait::{later, OwnWait};
 use crate::classify::{Classify, Completion};
 
 pin_project! {
@@ -53,9 +53,27 @@ pin_project! {
         // The affinity key, for picking again in the policy's order.
         key: Option<u64>,
         moves: u32,
+        // When the request began waiting, if it had to (in `poll_ready`, or
+        // for an endpoint to pick): its deadline counts from there.
+        waited_since: Option<Instant>,
         // Set when the chosen service is not ready at once: when to give up
         // on it, and on the request.
         patience: Option<Patience>,
+    }
+
+    impl<S, Req, C> PinnedDrop for ResponseFuture<S, Req, C>
+    where
+        S: Service<Req>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Dropped before it was sent: nothing happened to the endpoint.
+            if let StateProj::Ready { .. } = this.state.project() {
+                if let Some(completion) = this.completion.take() {
+                    completion.not_sent();
+                }
+            }
+        }
     }
 }
 
@@ -64,7 +82,9 @@ struct Patience {
     /// The request's own: the balancer's readiness deadline from the first
     /// time it had to wait.
     deadline: Instant,
-    /// The current endpoint's: a share of the request's.
+    /// How long one endpoint may keep it waiting.
+    share: Duration,
+    /// The current endpoint's deadline.
     timer: Pin<Box<Sleep>>,
 }
 
@@ -78,10 +98,6 @@ where
             .finish()
     }
 }
-
-/// The readiness deadline of a request whose balancer was dropped while it
-/// waited (the builder's default).
-const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A request whose endpoint fails readiness moves at most this many times.
 const MAX_MOVES: u32 = 3;
@@ -99,6 +115,7 @@ where
         classify: C,
         seed: u64,
         key: Option<u64>,
+        waited_since: Option<Instant>,
     ) -> Self {
         ResponseFuture {
             state: State::Ready {
@@ -115,6 +132,7 @@ where
             seed,
             key,
             moves: 0,
+            waited_since,
             patience: None,
         }
     }
@@ -136,6 +154,7 @@ where
             seed,
             key,
             moves: 0,
+            waited_since: None,
             patience: None,
         }
     }
@@ -148,6 +167,7 @@ where
             seed: 0,
             key: None,
             moves: 0,
+            waited_since: None,
             patience: None,
         }
     }
@@ -207,10 +227,11 @@ where
                     });
                     match std::task::ready!(ready) {
                         Err(e) => this.state.set(State::Failed { error: Some(e) }),
-                        Ok(()) => {
+                        Ok(since) => {
                             let Some(picked) = picked else {
                                 return Poll::Pending;
                             };
+                            *this.waited_since = since.or(*this.waited_since);
                             let start = picked.now.unwrap_or_else(fulcrum_core::time::now);
                             *this.completion = Some(Completion::begin(
                                 picked.slot,
@@ -240,22 +261,26 @@ where
                         }
                         Poll::Ready(Err(e)) => e.into(),
                         Poll::Pending => {
-                            let timeout = this
-                                .completion
-                                .as_ref()
-                                .and_then(owner::<S>)
-                                .map_or(DEFAULT_READY_TIMEOUT, |shared| shared.ready_timeout);
+                            let Some(completion) = this.completion.as_ref() else {
+                                return Poll::Pending;
+                            };
+                            let timeout = completion.slot().control.ready_timeout;
+                            let since = *this.waited_since;
                             let patience = this.patience.get_or_insert_with(|| {
-                                let deadline = Instant::now() + timeout;
+                                let now = Instant::now();
+                                let deadline = later(since.unwrap_or(now), timeout);
+                                let share = share(timeout);
+                                let first = later(now, share).min(deadline);
                                 Patience {
                                     deadline,
-                                    timer: Box::pin(tokio::time::sleep(share(timeout))),
+                                    share,
+                                    timer: Box::pin(tokio::time::sleep_until(first)),
                                 }
                             });
                             if patience.timer.as_mut().poll(cx).is_pending() {
                                 return Poll::Pending;
                             }
-                            format!("not ready within {:?}", share(timeout)).into()
+                            format!("not ready within {:?}", patience.share).into()
                         }
                     };
                     // Not sent: the endpoint goes out of service, the
@@ -265,6 +290,7 @@ where
                     };
                     let slot = completion.slot().clone();
                     let endpoint = slot.endpoint.addr();
+                    let generation = completion.generation();
                     slot.failures.fetch_add(1, Ordering::Relaxed);
                     slot.take_out_of_service(completion.generation());
                     let shared = owner::<S>(&completion);
@@ -277,11 +303,13 @@ where
                         .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
                         .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
                     match next {
-                        Some(picked) if picked.slot.endpoint.addr() != endpoint => {
+                        // Another endpoint, or this one made afresh.
+                        Some(picked)
+                            if picked.slot.endpoint.addr() != endpoint
+                                || picked.generation != generation =>
+                        {
                             if let Some(p) = this.patience.as_mut() {
-                                let left = p.deadline.saturating_duration_since(now);
-                                let wait = share(left * 3).min(left);
-                                p.timer.as_mut().reset(now + wait);
+                                p.timer.as_mut().reset(later(now, p.share).min(p.deadline));
                             }
                             let req = req.take();
                             *this.completion = Some(Completion::begin(

@@ -15,7 +15,7 @@ use tower_service::Service;
 use super::error::Error;
 use super::future::ResponseFuture;
 use super::shared::Shared;
-use super::snapshot::{Check, Snapshot};
+use super::snapshot::Snapshot;
 use super::wait::{self, OwnWait};
 use super::Builder;
 use crate::classify::{Classify, DefaultClassify, UNTIMED};
@@ -27,6 +27,11 @@ use crate::stats::{Counts, EndpointStats, Stats};
 /// Built by [`Balancer::builder`]; see the [module docs](super) for the
 /// guarantees. `S` is the inner service made per endpoint, `K` the key
 /// extractor and `C` the classifier set on the builder.
+///
+/// Each clone caches the snapshot it last used, to check it is current
+/// with one relaxed load. An idle clone therefore keeps that snapshot, and
+/// the services of endpoints removed since, until its next request; drop
+/// clones you no longer use.
 pub struct Balancer<S, K = NoKey, C = DefaultClassify> {
     shared: Arc<Shared<S>>,
     /// This clone's view of the snapshot: checking it is current costs one
@@ -36,6 +41,9 @@ pub struct Balancer<S, K = NoKey, C = DefaultClassify> {
     id: u64,
     rng: fastrand::Rng,
     waiting: Option<wait::Waiting>,
+    /// When `poll_ready` began waiting for the request `call` sends next:
+    /// the request's readiness deadline counts from there.
+    waited_since: Option<tokio::time::Instant>,
     key: Arc<K>,
     classify: C,
     /// Time every request (the policy reads latency), or one in
@@ -112,6 +120,7 @@ impl<S, K, C> Balancer<S, K, C> {
             id,
             rng,
             waiting: None,
+            waited_since: None,
             key,
             classify,
             time_all,
@@ -183,46 +192,8 @@ impl<S, K, C> Balancer<S, K, C> {
     /// # }
     /// ```
     pub async fn ready_all(&self, timeout: Duration) -> Result<(), Error> {
-        let started = tokio::time::Instant::now();
-        let deadline = started + timeout;
-        let mut wait = OwnWait::new(self.shared.clone());
-        loop {
-            let outcome = std::future::poll_fn(|cx| {
-                wait.poll(cx, |shared| {
-                    let snap = shared.snapshot.load();
-                    if snap.stopped {
-                        Check::Stopped
-                    } else if snap.has_set && snap.warming == 0 {
-                        Check::Ready
-                    } else {
-                        Check::Wait(snap.empty_reason)
-                    }
-                })
-            });
-            match tokio::time::timeout_at(deadline, outcome).await {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(Error::NoEndpoints(_))) if tokio::time::Instant::now() < deadline => {
-                    // The readiness deadline is shorter than ours: go on.
-                    wait = OwnWait::new(self.shared.clone());
-                }
-                Ok(Err(Error::NoEndpoints(_))) | Err(_) => {
-                    let snap = self.shared.snapshot.load();
-                    if !snap.has_set {
-                        return Err(Error::NoEndpoints(fulcrum_core::NoEndpoints::new(
-                            &*self.shared.target,
-                            snap.empty_reason,
-                            started.elapsed(),
-                        )));
-                    }
-                    return Err(Error::WarmingUp {
-                        made: snap.members.len() - snap.warming,
-                        total: snap.members.len(),
-                        waited: started.elapsed(),
-                    });
-                }
-                Ok(Err(e)) => return Err(e),
-            }
-        }
+        self.shared.start_driver();
+        wait::all_made(&self.shared, timeout.min(super::builder::MAX_TIMEOUT)).await
     }
 }
 
@@ -270,12 +241,18 @@ where
             id,
             ..
         } = self;
-        wait::poll_wait(shared, *id, waiting, cx, || {
+        let since = std::task::ready!(wait::poll_wait(shared, *id, waiting, cx, || {
             snapshot.load().check(&shared.control)
-        })
+        }))?;
+        self.waited_since = since;
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        // A wait abandoned by a dropped `ready()` ends here, not later with
+        // a stale deadline.
+        wait::end_wait(&self.shared, self.id, &mut self.waiting);
+        let waited_since = self.waited_since.take();
         let key = match catch_unwind(AssertUnwindSafe(|| self.key.key(&req))) {
             Ok(key) => key,
             Err(panic) => {
@@ -307,13 +284,14 @@ where
                     self.classify.clone(),
                     self.rng.u64(..),
                     key,
+                    waited_since,
                 )
             }
             None => {
                 // Nothing to pick: the set changed since `poll_ready` (or it
                 // was not called). The request waits for an endpoint, as
                 // `poll_ready` would have, instead of failing.
-                let wait = OwnWait::new(self.shared.clone());
+                let wait = OwnWait::new(self.shared.clone(), waited_since);
                 ResponseFuture::waiting(req, wait, self.classify.clone(), self.rng.u64(..), key)
             }
         }

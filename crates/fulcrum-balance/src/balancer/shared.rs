@@ -85,11 +85,12 @@ impl<S> Shared<S> {
         }
     }
 
-    /// Registers a waiter; false when [`max_waiters`](Self::max_waiters)
-    /// are already waiting.
-    pub(crate) fn register_waiter(&self, id: u64, waker: &Waker) -> bool {
+    /// Registers a waiter. A new wait (`admit`) is refused (false) when
+    /// `max_waiters` are already waiting; a wait already admitted always
+    /// re-registers (waking empties the map).
+    pub(crate) fn register_waiter(&self, id: u64, waker: &Waker, admit: bool) -> bool {
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-        let full = waiters.len() >= self.max_waiters;
+        let full = admit && waiters.len() >= self.max_waiters;
         match waiters.get_mut(&id) {
             Some(w) => w.clone_from(waker),
             None if full => return false,
@@ -119,10 +120,15 @@ impl<S> Shared<S> {
         }
     }
 
-    /// A new id (for a clone or a wait), and an independent, reproducible
-    /// random stream for it.
+    /// A new id, for a clone or a wait.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new id for a clone, and an independent, reproducible random
+    /// stream for it.
     pub(crate) fn new_id(&self) -> (u64, fastrand::Rng) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         let rng =
             fastrand::Rng::with_seed(mix64(self.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         (id, rng)

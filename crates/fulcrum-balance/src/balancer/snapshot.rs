@@ -1,7 +1,8 @@
 //! The immutable view every request reads, rebuilt by the driver on each
 //! change and swapped atomically.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use fulcrum_core::NoEndpointsReason;
@@ -37,6 +38,8 @@ pub(crate) struct Snapshot<S> {
     pub(crate) stopped: bool,
     pub(crate) discovery_error: Option<Arc<str>>,
     pub(crate) version: u64,
+    /// Set when its picker panicked on a request.
+    pub(crate) picker_panicked: std::sync::atomic::AtomicBool,
 }
 
 /// What a snapshot says to a waiter.
@@ -63,7 +66,9 @@ pub(crate) struct Picked<S> {
     pub(crate) service: S,
     /// The clock reading the picker took, if any (reused as the dispatch time).
     pub(crate) now: Option<u64>,
-    /// The balancer keeps a total in-flight count.
+    /// The balancer keeps a total in-flight count (the same as
+    /// `slot.total.is_some()`, read here from the snapshot so that a request
+    /// does not touch the slot's second cache line for it).
     pub(crate) counts_total: bool,
 }
 
@@ -72,7 +77,7 @@ impl<S> Snapshot<S> {
     pub(crate) fn check(&self, control: &Control) -> Check {
         if self.stopped {
             Check::Stopped
-        } else if self.ready.len() > control.down.load(Ordering::Acquire) {
+        } else if self.ready.len() > control.down_in(self.version) {
             Check::Ready
         } else if self.terminal {
             Check::Hopeless(self.empty_reason)
@@ -93,22 +98,38 @@ impl<S> Snapshot<S> {
         if n == 0 {
             return None;
         }
+        let serves = |i: usize| self.ready[i].serves(self.generations[i]);
         let loads = Loads::new(&self.ready, &self.weights).with_total(self.total.as_deref());
         let mut cx = PickContext::new(loads, rng, key);
         for _ in 0..PICK_ATTEMPTS {
-            if let Some(i) = self.picker.pick(&mut cx) {
-                if i < n && self.ready[i].is_active() {
-                    return Some((i, cx.clock_read()));
+            // A picker is user code: if it panics, the request is picked
+            // below instead of failing (and the driver logs it once).
+            match catch_unwind(AssertUnwindSafe(|| self.picker.pick(&mut cx))) {
+                Ok(Some(i)) if i < n && serves(i) => return Some((i, cx.clock_read())),
+                Ok(_) => {}
+                Err(panic) => {
+                    if !self
+                        .picker_panicked
+                        .swap(true, std::sync::atomic::Ordering::Relaxed)
+                    {
+                        tracing::error!(
+                            panic = %crate::balancer::error::panic_message(&*panic),
+                            "the policy's picker panicked; picking any serving endpoint \
+                             instead (logged once per endpoint set)"
+                        );
+                    }
+                    break;
                 }
             }
         }
-        // The picker kept choosing endpoints that went down since this
-        // snapshot was built (or offered nothing): take any active one.
+        // The picker kept choosing endpoints that went down (or were made
+        // again) since this snapshot was built, or offered nothing: take
+        // any endpoint still serving.
         let now = cx.clock_read();
         let start = rng.usize(..n);
         (0..n)
             .map(|k| (start + k) % n)
-            .find(|&i| self.ready[i].is_active())
+            .find(|&i| serves(i))
             .map(|i| (i, now))
     }
 }
@@ -157,6 +178,7 @@ impl<S> Snapshot<S> {
             stopped: false,
             discovery_error: None,
             version: 0,
+            picker_panicked: Default::default(),
         }
     }
 

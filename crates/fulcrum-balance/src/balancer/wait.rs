@@ -28,21 +28,42 @@ pub(crate) struct Waiting {
     deadline: Pin<Box<Sleep>>,
 }
 
+impl Waiting {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        Self::since(Instant::now(), timeout)
+    }
+
+    /// A wait that began at `since`.
+    pub(crate) fn since(since: Instant, timeout: Duration) -> Self {
+        Waiting {
+            since,
+            deadline: Box::pin(tokio::time::sleep_until(later(since, timeout))),
+        }
+    }
+
+    pub(crate) fn began(&self) -> Instant {
+        self.since
+    }
+
+    /// Whether the deadline has passed, registering the waker if not.
+    pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> bool {
+        self.deadline.as_mut().poll(cx).is_ready()
+    }
+}
+
 /// Polls a wait registered under `id`: ready when `check` finds an
-/// endpoint, an error when waiting cannot help or the deadline passes,
-/// pending (with the waker registered) otherwise. Ends the wait when ready.
+/// endpoint (with when the wait began, if it had to wait), an error when
+/// waiting cannot help or the deadline passes, pending (with the waker
+/// registered) otherwise. Ends the wait when ready.
 pub(crate) fn poll_wait<S>(
     shared: &Shared<S>,
     id: u64,
     waiting: &mut Option<Waiting>,
     cx: &mut Context<'_>,
     mut check: impl FnMut() -> Check,
-) -> Poll<Result<(), Error>> {
+) -> Poll<Result<Option<Instant>, Error>> {
     let reason = match check() {
-        Check::Ready => {
-            end_wait(shared, id, waiting);
-            return Poll::Ready(Ok(()));
-        }
+        Check::Ready => return Poll::Ready(Ok(end_wait(shared, id, waiting))),
         Check::Stopped => {
             end_wait(shared, id, waiting);
             return Poll::Ready(Err(Error::DriverStopped));
@@ -50,13 +71,13 @@ pub(crate) fn poll_wait<S>(
         Check::Hopeless(reason) => return Poll::Ready(Err(give_up(shared, id, waiting, reason))),
         Check::Wait(reason) => reason,
     };
-    let fail_fast = shared.control.fail_fast.load(Ordering::Acquire) && waiting.is_none();
+    let fail_fast = shared.control.fail_fast.load(Ordering::SeqCst) && waiting.is_none();
     if shared.ready_timeout.is_zero() || fail_fast {
         return Poll::Ready(Err(give_up(shared, id, waiting, reason)));
     }
     // Register, then look again: an update published in between must not
     // be missed.
-    if !shared.register_waiter(id, cx.waker()) {
+    if !shared.register_waiter(id, cx.waker(), waiting.is_none()) {
         tracing::warn!(
             target = %shared.target,
             max_waiters = shared.max_waiters,
@@ -65,15 +86,9 @@ pub(crate) fn poll_wait<S>(
         return Poll::Ready(Err(give_up(shared, id, waiting, reason)));
     }
     let timeout = shared.ready_timeout;
-    let wait = waiting.get_or_insert_with(|| Waiting {
-        since: Instant::now(),
-        deadline: Box::pin(tokio::time::sleep(timeout)),
-    });
+    let wait = waiting.get_or_insert_with(|| Waiting::new(timeout));
     let reason = match check() {
-        Check::Ready => {
-            end_wait(shared, id, waiting);
-            return Poll::Ready(Ok(()));
-        }
+        Check::Ready => return Poll::Ready(Ok(end_wait(shared, id, waiting))),
         Check::Stopped => {
             end_wait(shared, id, waiting);
             return Poll::Ready(Err(Error::DriverStopped));
@@ -82,7 +97,14 @@ pub(crate) fn poll_wait<S>(
         Check::Wait(r) => r,
     };
     if wait.deadline.as_mut().poll(cx).is_ready() {
-        shared.control.fail_fast.store(true, Ordering::Release);
+        // Fail fast from now on, unless an endpoint was published meanwhile
+        // (the driver clears the flag after publishing: look again after
+        // setting it, so that neither side's write is lost).
+        shared.control.fail_fast.store(true, Ordering::SeqCst);
+        if let Check::Ready = check() {
+            shared.control.fail_fast.store(false, Ordering::SeqCst);
+            return Poll::Ready(Ok(end_wait(shared, id, waiting)));
+        }
         return Poll::Ready(Err(give_up(shared, id, waiting, reason)));
     }
     Poll::Pending
@@ -106,11 +128,16 @@ fn give_up<S>(
     Error::NoEndpoints(e)
 }
 
+/// Ends a wait, if one is under way; returns when it began.
 #[inline]
-pub(crate) fn end_wait<S>(shared: &Shared<S>, id: u64, waiting: &mut Option<Waiting>) {
-    if waiting.take().is_some() {
-        shared.unregister_waiter(id);
-    }
+pub(crate) fn end_wait<S>(
+    shared: &Shared<S>,
+    id: u64,
+    waiting: &mut Option<Waiting>,
+) -> Option<Instant> {
+    let wait = waiting.take()?;
+    shared.unregister_waiter(id);
+    Some(wait.since)
 }
 
 /// A wait of its own, for a request or a `ready_all` call. Unregisters on
@@ -121,13 +148,26 @@ pub(crate) struct OwnWait<S> {
     pub(crate) waiting: Option<Waiting>,
 }
 
+/// `at + d`, saturating a year ahead instead of panicking on overflow.
+pub(crate) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(365 * 86_400))
+}
+
 impl<S> OwnWait<S> {
-    pub(crate) fn new(shared: Arc<Shared<S>>) -> Self {
-        let (id, _) = shared.new_id();
+    /// A request's wait for an endpoint, counted from `since` (when
+    /// `poll_ready` began waiting for it) or from now.
+    pub(crate) fn new(shared: Arc<Shared<S>>, since: Option<Instant>) -> Self {
+        let id = shared.next_id();
+        let waiting = since.map(|since| Waiting::since(since, shared.ready_timeout));
+        if waiting.is_some() {
+            // Admitted before: it stays admitted (see `register_waiter`).
+            shared.register_waiter(id, std::task::Waker::noop(), false);
+        }
         OwnWait {
             shared,
             id,
-            waiting: None,
+            waiting,
         }
     }
 
@@ -135,7 +175,7 @@ impl<S> OwnWait<S> {
         &mut self,
         cx: &mut Context<'_>,
         check: impl FnMut(&Shared<S>) -> Check,
-    ) -> Poll<Result<(), Error>> {
+    ) -> Poll<Result<Option<Instant>, Error>> {
         let OwnWait {
             shared,
             id,
@@ -150,4 +190,53 @@ impl<S> Drop for OwnWait<S> {
     fn drop(&mut self) {
         end_wait(&self.shared, self.id, &mut self.waiting);
     }
+}
+
+/// Waits until every endpoint of the applied set has been made, up to
+/// `timeout`: [`Balancer::ready_all`](crate::Balancer::ready_all). Not a
+/// request: it neither fails fast nor counts against `max_waiters`, and its
+/// deadline sets no fail-fast state.
+pub(crate) async fn all_made<S>(shared: &Arc<Shared<S>>, timeout: Duration) -> Result<(), Error> {
+    let id = shared.next_id();
+    let mut wait = Waiting::new(timeout);
+    let result = std::future::poll_fn(|cx| {
+        let done = || {
+            let snap = shared.snapshot.load();
+            if snap.stopped {
+                Some(Err(Error::DriverStopped))
+            } else if snap.has_set && snap.warming == 0 {
+                Some(Ok(()))
+            } else {
+                None
+            }
+        };
+        if let Some(result) = done() {
+            return Poll::Ready(result);
+        }
+        shared.register_waiter(id, cx.waker(), false);
+        if let Some(result) = done() {
+            return Poll::Ready(result);
+        }
+        if wait.poll_deadline(cx) {
+            let snap = shared.snapshot.load();
+            let waited = wait.began().elapsed();
+            return Poll::Ready(Err(if snap.has_set {
+                Error::WarmingUp {
+                    made: snap.members.len() - snap.warming,
+                    total: snap.members.len(),
+                    waited,
+                }
+            } else {
+                let mut e = NoEndpoints::new(&*shared.target, snap.empty_reason, waited);
+                if let Some(cause) = snap.discovery_error.as_deref() {
+                    e = e.with_cause(cause);
+                }
+                Error::NoEndpoints(e)
+            }));
+        }
+        Poll::Pending
+    })
+    .await;
+    shared.unregister_waiter(id);
+    result
 }

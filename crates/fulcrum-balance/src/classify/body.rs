@@ -25,6 +25,21 @@ pin_project! {
         completion: Option<Completion>,
         outcome: Outcome,
         trailers: Option<ClassifyTrailers>,
+        // Nothing more to read (an empty body): dropping it is its end.
+        empty: bool,
+    }
+
+    impl<B> PinnedDrop for TrackedBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Dropped unfinished: cancelled, unless there was nothing to
+            // read (a 204, a reply to HEAD).
+            if let Some(completion) = this.completion.take() {
+                if *this.empty {
+                    completion.finish(*this.outcome);
+                }
+            }
+        }
     }
 }
 
@@ -37,10 +52,11 @@ impl<B> fmt::Debug for TrackedBody<B> {
     }
 }
 
-impl<B> TrackedBody<B> {
+impl<B: Body> TrackedBody<B> {
     /// `inner`, finishing `completion` with `outcome` at its end.
     pub fn new(inner: B, completion: Completion, outcome: Outcome) -> Self {
         TrackedBody {
+            empty: inner.is_end_stream(),
             inner,
             completion: Some(completion),
             outcome,

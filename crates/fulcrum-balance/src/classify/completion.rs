@@ -17,10 +17,12 @@ pub(crate) const UNTIMED: u64 = u64::MAX;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CancelledAs {
-    /// A latency sample of the time it ran (the default): an endpoint whose
+    /// The time it ran is a lower bound on the endpoint's latency (the
+    /// default): the estimate rises to it if it is higher. An endpoint whose
     /// requests are always abandoned (a black hole behind a timeout) looks
-    /// as slow as the timeout, and load-aware policies avoid it, but a
-    /// caller dropping requests early does not count against an endpoint.
+    /// at least as slow as the timeout, and load-aware policies avoid it;
+    /// a caller dropping requests early neither counts against an endpoint
+    /// nor makes it look faster.
     #[default]
     Slow,
     /// A failure ([`FailureKind::Timeout`]): counted in `failures`, with
@@ -118,9 +120,11 @@ impl Completion {
         }
     }
 
-    fn record_failure(&self, kind: FailureKind) {
+    fn record_failure(&self, kind: FailureKind, current: bool) {
         self.slot.failures.fetch_add(1, Ordering::Relaxed);
-        self.slot.ewma.record_failure(fulcrum_core::time::now());
+        if current {
+            self.slot.ewma.record_failure(fulcrum_core::time::now());
+        }
         if kind == FailureKind::Connect {
             // The endpoint cannot be reached: out of service now, for the
             // readiness backoff, and discovery is asked to look again.
@@ -134,23 +138,36 @@ impl Completion {
             return;
         }
         self.done = true;
+        // A request that went to a service since replaced (its endpoint was
+        // taken out and made again) is counted, but its latency says
+        // nothing about the new connection, whose estimate starts afresh.
+        let current = self.slot.generation() == self.generation;
         match outcome {
             Outcome::Success => {
-                self.record_elapsed();
-                // It served a request: its backoff starts over.
-                self.slot.mark_ready();
+                if current {
+                    self.record_elapsed();
+                    // It served a request: its backoff starts over.
+                    self.slot.mark_ready();
+                }
             }
-            Outcome::Failure(kind) => self.record_failure(kind),
+            Outcome::Failure(kind) => self.record_failure(kind, current),
             Outcome::Overload { .. } => {
                 self.slot.overloads.fetch_add(1, Ordering::Relaxed);
-                self.slot.ewma.record_failure(fulcrum_core::time::now());
+                if current {
+                    self.slot.ewma.record_failure(fulcrum_core::time::now());
+                }
             }
             Outcome::Cancelled => {
                 self.slot.cancelled.fetch_add(1, Ordering::Relaxed);
                 match self.slot.control.cancelled {
-                    CancelledAs::Slow => self.record_elapsed(),
-                    CancelledAs::Failure => self.record_failure(FailureKind::Timeout),
-                    CancelledAs::Nothing => {}
+                    CancelledAs::Slow if current && self.start != UNTIMED => {
+                        // It took at least this long: a lower bound.
+                        let now = fulcrum_core::time::now();
+                        let elapsed = now.saturating_sub(self.start);
+                        self.slot.ewma.record_at_least(elapsed, now);
+                    }
+                    CancelledAs::Failure => self.record_failure(FailureKind::Timeout, current),
+                    _ => {}
                 }
             }
         }

@@ -30,7 +30,7 @@ pub struct ClassifyHttp;
 
 impl<B> Classify<Response<B>> for ClassifyHttp
 where
-    B: Send + 'static,
+    B: http_body::Body + Send + 'static,
 {
     type Response = Response<TrackedBody<B>>;
 

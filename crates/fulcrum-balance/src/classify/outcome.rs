@@ -99,13 +99,16 @@ impl FailureKind {
 }
 
 /// Whether an error's own message says it happened while connecting: the
-/// word "connect" ("tcp connect error", "error trying to connect"), not
-/// "connection" (a connection reset is no connect failure).
+/// word "connect" on its own ("tcp connect error", "error trying to
+/// connect"), not inside another ("connection", "disconnected",
+/// "reconnect").
 fn says_connect(e: &(dyn StdError + 'static)) -> bool {
     let message = e.to_string().to_ascii_lowercase();
+    let bytes = message.as_bytes();
+    let letter = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphabetic());
     message
         .match_indices("connect")
-        .any(|(i, _)| !message[i..].starts_with("connection"))
+        .any(|(i, w)| (i == 0 || !letter(i - 1)) && !letter(i + w.len()))
 }
 
 #[cfg(test)]
@@ -154,6 +157,17 @@ mod tests {
         assert_eq!(
             FailureKind::of_error(&io::Error::other("no cause")),
             FailureKind::Server
+        );
+        for not_connecting in ["disconnected", "reconnect later", "connections closed"] {
+            assert_eq!(
+                kind(not_connecting, io::ErrorKind::TimedOut),
+                FailureKind::Timeout,
+                "{not_connecting}"
+            );
+        }
+        assert_eq!(
+            kind("error trying to connect", io::ErrorKind::Other),
+            FailureKind::Connect
         );
     }
 }

@@ -1,15 +1,12 @@
 //! Measuring a policy outside a balancer: rebuild time and per-pick cost.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fulcrum_core::load::EwmaConfig;
 use fulcrum_core::Endpoint;
 
-use super::{Loads, PickContext, Policy};
+use super::{PickContext, Policy, TestEndpoints};
 use crate::key::mix64;
-use crate::slot::Slot;
 
 /// What [`measure`] found.
 #[derive(Clone, Copy, Debug)]
@@ -36,12 +33,8 @@ pub struct Measurement {
 /// assert!(m.pick_ns > 0.0);
 /// ```
 pub fn measure(policy: &dyn Policy, endpoints: &[Endpoint], picks: u64) -> Measurement {
-    let slots: Vec<Arc<Slot>> = endpoints
-        .iter()
-        .map(|ep| Arc::new(Slot::detached(ep.clone(), &EwmaConfig::default())))
-        .collect();
-    let weights: Vec<u32> = endpoints.iter().map(|e| e.weight().max(1)).collect();
-    let loads = Loads::new(&slots, &weights);
+    let endpoints = TestEndpoints::new(endpoints.iter().cloned());
+    let loads = endpoints.loads();
     let started = Instant::now();
     let picker = policy.build(&loads, None);
     let build = started.elapsed();

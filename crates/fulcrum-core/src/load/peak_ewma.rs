@@ -203,6 +203,22 @@ impl PeakEwma {
         self.update(now_ns, false, |_| rtt_ns as f64);
     }
 
+    /// Records that a request took *at least* `rtt_ns` (it was abandoned
+    /// before it finished): the estimate rises to it if it is higher, and
+    /// is left alone otherwise. A lower bound says nothing about how fast
+    /// the endpoint is, so it never blends the estimate down (nor ends a
+    /// failure's memory).
+    pub fn record_at_least(&self, rtt_ns: u64, now_ns: u64) {
+        let state = self.state.load(Ordering::Relaxed);
+        let higher = state == UNSAMPLED || {
+            let (estimate, stamp, failed) = unpack(state);
+            rtt_ns as f64 > estimate * self.weight(stamp, units(now_ns), failed)
+        };
+        if higher {
+            self.update(now_ns, false, |current| current.max(rtt_ns as f64));
+        }
+    }
+
     /// Records a failure: a sample of the failure penalty, or of the current
     /// estimate if that is higher, so a failure never makes an endpoint look
     /// faster.
@@ -299,6 +315,21 @@ mod tests {
         e.record(10 * MS, 100 * MS);
         let est = e.estimate(100 * MS) / MS as f64;
         assert!((est - 91.43).abs() < 0.2, "{est}");
+    }
+
+    #[test]
+    fn a_lower_bound_only_raises_the_estimate() {
+        let e = ewma();
+        e.record(50 * MS, 0);
+        e.record_at_least(10 * MS, 1);
+        assert!((e.estimate(1) / MS as f64 - 50.0).abs() < 0.1);
+        e.record_at_least(100 * MS, 2);
+        assert!((e.estimate(2) / MS as f64 - 100.0).abs() < 0.1);
+        let failed = ewma();
+        failed.record_failure(0);
+        failed.record_at_least(5 * MS, 1);
+        // Still the failure's (slow) memory two seconds later.
+        assert!(failed.estimate(2_000 * MS) > 800.0 * MS as f64);
     }
 
     #[test]

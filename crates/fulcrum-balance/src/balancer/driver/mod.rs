@@ -120,6 +120,9 @@ pub(crate) struct Driver<S, M> {
     /// How long the last picker rebuild took.
     last_build: Duration,
     version: u64,
+    /// Publishes the stopped snapshot if the driver ends (or is dropped
+    /// unstarted) while balancers exist. Last, so it drops last.
+    _stop_guard: StopGuard<S>,
 }
 
 async fn next_update(updates: &mut Option<BoxUpdates>) -> Option<Result<EndpointSet, BoxError>> {
@@ -194,6 +197,7 @@ where
         seed: u64,
     ) -> Self {
         let policy = settings.policy.clone();
+        let shared_for_guard = shared.clone();
         Driver {
             shared,
             control,
@@ -223,13 +227,13 @@ where
             publish_after: None,
             last_build: Duration::ZERO,
             version: 0,
+            _stop_guard: StopGuard {
+                shared: shared_for_guard,
+            },
         }
     }
 
     pub(crate) async fn run(mut self) {
-        let _guard = StopGuard {
-            shared: self.shared.clone(),
-        };
         loop {
             let event = self.next_event().await;
             if !self.handle(event) {
@@ -305,7 +309,9 @@ where
             self.timers.pop();
         }
         let retry = self.timers.peek().map(|&Reverse((at, _))| at);
-        let publish = self.publish_after.filter(|_| self.dirty);
+        // A spacing that has passed is no timer: the batch publishes.
+        let now = Instant::now();
+        let publish = self.publish_after.filter(|&at| self.dirty && at > now);
         [retry, self.drain_at, publish].into_iter().flatten().min()
     }
 

@@ -85,19 +85,26 @@ where
                 available: m.service.is_some() && m.slot.state() == EndpointState::Active,
             })
             .collect();
-        let chosen = serving(&hosts);
-        let slots: Arc<[Arc<Slot>]> = chosen
-            .iter()
-            .map(|&(i, _)| self.members.at(i).slot.clone())
-            .collect();
-        let weights: Arc<[u32]> = chosen.iter().map(|&(_, w)| w).collect();
-        let services: Box<[S]> = chosen
-            .iter()
-            .filter_map(|&(i, _)| self.members.at(i).service.clone())
-            .collect();
-        let generations: Box<[u32]> = slots.iter().map(|s| s.generation()).collect();
+        // One pass, so that slots, weights, services and generations stay
+        // aligned whatever `serving` returns.
+        let mut slots = Vec::new();
+        let mut weights = Vec::new();
+        let mut services = Vec::new();
+        let mut generations = Vec::new();
+        for (i, weight) in serving(&hosts) {
+            let member = self.members.at(i);
+            if let Some(service) = &member.service {
+                slots.push(member.slot.clone());
+                weights.push(weight);
+                services.push(service.clone());
+                generations.push(member.slot.generation());
+            }
+        }
+        let slots: Arc<[Arc<Slot>]> = slots.into();
+        let weights: Arc<[u32]> = weights.into();
 
         let previous = shared.snapshot.load_full();
+        let mut rebuilt = false;
         let unchanged = !previous.stopped
             && previous.ready.len() == slots.len()
             && previous.weights[..] == weights[..]
@@ -109,6 +116,8 @@ where
         let picker = if unchanged {
             previous.picker.clone()
         } else {
+            // Later publishes are spaced after an expensive rebuild.
+            rebuilt = true;
             let started = std::time::Instant::now();
             let picker = if self.last_build > BLOCKING_BUILD || slots.len() >= BLOCKING_SET {
                 let (policy, owned_slots, owned_weights, prev) = (
@@ -130,8 +139,11 @@ where
             self.last_build = started.elapsed();
             picker
         };
-        let spacing = (self.last_build * SPACING).min(MAX_SPACING);
-        self.publish_after = (spacing > Duration::from_millis(1)).then(|| Instant::now() + spacing);
+        if rebuilt {
+            let spacing = (self.last_build * SPACING).min(MAX_SPACING);
+            self.publish_after =
+                (spacing > Duration::from_millis(1)).then(|| Instant::now() + spacing);
+        }
 
         self.version += 1;
         let version = self.version;
@@ -144,12 +156,13 @@ where
             .filter(|m| m.slot.state() == EndpointState::Warming)
             .count();
         let has_ready = !slots.is_empty();
+        let ready_count = slots.len();
         let terminal = self.discovered.ended && self.members.is_empty();
         shared.snapshot.store(Arc::new(Snapshot {
             ready: slots.iter().cloned().collect(),
             weights: weights.iter().copied().collect(),
-            services,
-            generations,
+            services: services.into(),
+            generations: generations.into(),
             picker,
             total: self.total.clone(),
             members: self.members.iter().map(|m| m.slot.clone()).collect(),
@@ -161,16 +174,16 @@ where
             stopped: false,
             discovery_error: self.discovered.error.clone(),
             version,
+            picker_panicked: Default::default(),
         }));
-        self.control.down.store(0, Ordering::Release);
-        self.control.version.store(version, Ordering::Release);
+        self.control.published(version);
         if has_ready {
-            self.control.fail_fast.store(false, Ordering::Release);
+            self.control.fail_fast.store(false, Ordering::SeqCst);
         }
         shared.wake_waiters();
         tracing::trace!(
             version,
-            ready = chosen.len(),
+            ready = ready_count,
             members = self.members.len(),
             "published"
         );
