@@ -8,7 +8,7 @@
 //!
 //! Then the hash pickers alone (`hash …` lines): the cost of one pick with
 //! no request around it, and the time to rebuild the picker (a membership
-//! change), at N = 10, 100, 1000. Then 2-thread scaling at N = 100: two OS threads sharing clones of one
+//! change), at N = 10, 100, 1000. Then 2-thread scaling at N = 100 (`threads …` lines): two OS threads sharing clones of one
 //! balancer, against one thread, with inner services doing ~0, ~100 and
 //! ~500 ns of work per request; and, as the machine's own reference, two
 //! threads with one balancer each.
@@ -344,7 +344,7 @@ fn main() {
         }
         let (one, two) = (median(one), median(two));
         println!(
-            "scale policy={policy} n=100 inner_ns={:.0} balancers={} threads1_mreq_s={:.2} threads2_mreq_s={:.2} speedup={:.2}",
+            "threads policy={policy} n=100 inner_ns={:.0} balancers={} threads1_mreq_s={:.2} threads2_mreq_s={:.2} speedup={:.2}",
             work_ns(work),
             if separate { "one-per-thread" } else { "shared" },
             one / 1e6,

@@ -57,6 +57,9 @@ const GENERATION_SHIFT: u32 = 8;
 pub(crate) struct Slot {
     /// `generation << 8 | EndpointState`.
     state: AtomicU32,
+    /// Consecutive times taken out of service, for the backoff exponent;
+    /// read by every successful request (beside `state`, in its padding).
+    pub(crate) not_ready_streak: AtomicU32,
     /// In flight, and (packed in the same word) finished: see [`InFlight`].
     pub(crate) in_flight: InFlight,
     pub(crate) ewma: PeakEwma,
@@ -73,8 +76,6 @@ pub(crate) struct Slot {
     /// Configured weight and priority; discovery may change them in place.
     pub(crate) weight: AtomicU32,
     pub(crate) priority: AtomicU32,
-    /// Consecutive readiness failures, for the backoff exponent.
-    pub(crate) not_ready_streak: AtomicU32,
     /// The balancer's shared state, type-erased: a request whose endpoint
     /// fails readiness upgrades it to pick another endpoint. Weak, so
     /// in-flight requests do not keep a dropped balancer alive.

@@ -70,7 +70,12 @@ impl NoEndpointsReason {
 /// assert_eq!(e.reason(), NoEndpointsReason::SetBecameEmpty);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NoEndpoints {
+pub struct NoEndpoints(Box<Details>);
+
+/// Boxed: balancer errors travel in every response's `Result`, which must
+/// stay small on the success path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Details {
     target: String,
     reason: NoEndpointsReason,
     waited: Duration,
@@ -80,12 +85,12 @@ pub struct NoEndpoints {
 impl NoEndpoints {
     /// Builds the error for `target` (the balancer's name for its endpoints).
     pub fn new(target: impl Into<String>, reason: NoEndpointsReason, waited: Duration) -> Self {
-        NoEndpoints {
+        NoEndpoints(Box::new(Details {
             target: target.into(),
             reason,
             waited,
             cause: None,
-        }
+        }))
     }
 
     /// Adds what discovery last reported (e.g. "the resolver 127.0.0.1:5353
@@ -101,39 +106,40 @@ impl NoEndpoints {
     /// assert_eq!(e.cause(), Some("resolving `api` failed: SERVFAIL"));
     /// ```
     pub fn with_cause(mut self, cause: impl Into<String>) -> Self {
-        self.cause = Some(cause.into());
+        self.0.cause = Some(cause.into());
         self
     }
 
     /// What discovery last reported, if it failed.
     pub fn cause(&self) -> Option<&str> {
-        self.cause.as_deref()
+        self.0.cause.as_deref()
     }
 
     /// Why there was no endpoint.
     pub fn reason(&self) -> NoEndpointsReason {
-        self.reason
+        self.0.reason
     }
 
     /// The target the balancer serves.
     pub fn target(&self) -> &str {
-        &self.target
+        &self.0.target
     }
 
     /// How long the request waited for an endpoint before giving up.
     pub fn waited(&self) -> Duration {
-        self.waited
+        self.0.waited
     }
 }
 
 impl fmt::Display for NoEndpoints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no endpoint for `{}`", self.target)?;
-        if !self.waited.is_zero() {
-            write!(f, " after waiting {:?}", self.waited)?;
+        let d = &self.0;
+        write!(f, "no endpoint for `{}`", d.target)?;
+        if !d.waited.is_zero() {
+            write!(f, " after waiting {:?}", d.waited)?;
         }
-        write!(f, ": {}", self.reason.explain())?;
-        if let Some(cause) = &self.cause {
+        write!(f, ": {}", d.reason.explain())?;
+        if let Some(cause) = &d.cause {
             write!(f, " (last discovery error: {cause})")?;
         }
         Ok(())

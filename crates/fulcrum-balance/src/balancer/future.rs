@@ -53,39 +53,33 @@ pin_project! {
         // The affinity key, for picking again in the policy's order.
         key: Option<u64>,
         moves: u32,
-        // When the request began waiting, if it had to (in `poll_ready`, or
-        // for an endpoint to pick): its deadline counts from there.
-        waited_since: Option<Instant>,
-        // Set when the chosen service is not ready at once: when to give up
-        // on it, and on the request.
-        patience: Option<Patience>,
-    }
-
-    impl<S, Req, C> PinnedDrop for ResponseFuture<S, Req, C>
-    where
-        S: Service<Req>,
-    {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            // Dropped before it was sent: nothing happened to the endpoint.
-            if let StateProj::Ready { .. } = this.state.project() {
-                if let Some(completion) = this.completion.take() {
-                    completion.not_sent();
-                }
-            }
-        }
+        // Set when the request had to wait (in `poll_ready`, for an endpoint
+        // to pick, or for the chosen service): its deadlines. Boxed, as
+        // rarely needed: the future stays small on the fast path.
+        patience: Option<Box<Patience>>,
     }
 }
 
-/// Deadlines of a request whose chosen service was not ready at once.
+/// Deadlines of a request that had to wait.
 struct Patience {
     /// The request's own: the balancer's readiness deadline from the first
     /// time it had to wait.
     deadline: Instant,
     /// How long one endpoint may keep it waiting.
     share: Duration,
-    /// The current endpoint's deadline.
-    timer: Pin<Box<Sleep>>,
+    /// The current endpoint's deadline, once its service was not ready.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Patience {
+    /// A request that began waiting at `since`.
+    fn since(since: Instant, timeout: Duration) -> Box<Self> {
+        Box::new(Patience {
+            deadline: later(since, timeout),
+            share: share(timeout),
+            timer: None,
+        })
+    }
 }
 
 impl<S, Req, C> fmt::Debug for ResponseFuture<S, Req, C>
@@ -117,6 +111,8 @@ where
         key: Option<u64>,
         waited_since: Option<Instant>,
     ) -> Self {
+        let patience =
+            waited_since.map(|since| Patience::since(since, picked.slot.control.ready_timeout));
         ResponseFuture {
             state: State::Ready {
                 svc: picked.service,
@@ -132,8 +128,7 @@ where
             seed,
             key,
             moves: 0,
-            waited_since,
-            patience: None,
+            patience,
         }
     }
 
@@ -154,7 +149,6 @@ where
             seed,
             key,
             moves: 0,
-            waited_since: None,
             patience: None,
         }
     }
@@ -167,7 +161,6 @@ where
             seed: 0,
             key: None,
             moves: 0,
-            waited_since: None,
             patience: None,
         }
     }
@@ -231,7 +224,10 @@ where
                             let Some(picked) = picked else {
                                 return Poll::Pending;
                             };
-                            *this.waited_since = since.or(*this.waited_since);
+                            if let Some(since) = since {
+                                *this.patience =
+                                    Some(Patience::since(since, picked.slot.control.ready_timeout));
+                            }
                             let start = picked.now.unwrap_or_else(fulcrum_core::time::now);
                             *this.completion = Some(Completion::begin(
                                 picked.slot,
@@ -250,7 +246,12 @@ where
                 StateProj::Ready { svc, req } => {
                     let failure: BoxError = match svc.poll_ready(cx) {
                         Poll::Ready(Ok(())) => {
-                            *this.patience = None;
+                            if this.patience.is_some() {
+                                *this.patience = None;
+                            }
+                            if let Some(c) = this.completion.as_mut() {
+                                c.mark_sent();
+                            }
                             let Some(req) = req.take() else {
                                 // Unreachable: the request is taken only here.
                                 return Poll::Pending;
@@ -265,22 +266,18 @@ where
                                 return Poll::Pending;
                             };
                             let timeout = completion.slot().control.ready_timeout;
-                            let since = *this.waited_since;
-                            let patience = this.patience.get_or_insert_with(|| {
-                                let now = Instant::now();
-                                let deadline = later(since.unwrap_or(now), timeout);
-                                let share = share(timeout);
-                                let first = later(now, share).min(deadline);
-                                Patience {
-                                    deadline,
-                                    share,
-                                    timer: Box::pin(tokio::time::sleep_until(first)),
-                                }
+                            let patience = this
+                                .patience
+                                .get_or_insert_with(|| Patience::since(Instant::now(), timeout));
+                            let (deadline, share) = (patience.deadline, patience.share);
+                            let timer = patience.timer.get_or_insert_with(|| {
+                                let first = later(Instant::now(), share).min(deadline);
+                                Box::pin(tokio::time::sleep_until(first))
                             });
-                            if patience.timer.as_mut().poll(cx).is_pending() {
+                            if timer.as_mut().poll(cx).is_pending() {
                                 return Poll::Pending;
                             }
-                            format!("not ready within {:?}", patience.share).into()
+                            format!("not ready within {share:?}").into()
                         }
                     };
                     // Not sent: the endpoint goes out of service, the
@@ -309,7 +306,10 @@ where
                                 || picked.generation != generation =>
                         {
                             if let Some(p) = this.patience.as_mut() {
-                                p.timer.as_mut().reset(later(now, p.share).min(p.deadline));
+                                let next = later(now, p.share).min(p.deadline);
+                                if let Some(timer) = p.timer.as_mut() {
+                                    timer.as_mut().reset(next);
+                                }
                             }
                             let req = req.take();
                             *this.completion = Some(Completion::begin(

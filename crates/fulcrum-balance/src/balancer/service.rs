@@ -197,6 +197,27 @@ impl<S, K, C> Balancer<S, K, C> {
     }
 }
 
+impl<S, K, C> Balancer<S, K, C> {
+    /// `poll_ready` when it may have to wait.
+    #[cold]
+    #[inline(never)]
+    fn poll_ready_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.shared.start_driver();
+        let Balancer {
+            shared,
+            snapshot,
+            waiting,
+            id,
+            ..
+        } = self;
+        let since = std::task::ready!(wait::poll_wait(shared, *id, waiting, cx, || {
+            snapshot.load().check(&shared.control)
+        }))?;
+        self.waited_since = since;
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl<S, K, C: Clone> Clone for Balancer<S, K, C> {
     fn clone(&self) -> Self {
         Balancer::from_shared(self.shared.clone(), self.key.clone(), self.classify.clone())
@@ -233,25 +254,22 @@ where
     type Future = ResponseFuture<S, Req, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.shared.start_driver();
-        let Balancer {
-            shared,
-            snapshot,
-            waiting,
-            id,
-            ..
-        } = self;
-        let since = std::task::ready!(wait::poll_wait(shared, *id, waiting, cx, || {
-            snapshot.load().check(&shared.control)
-        }))?;
-        self.waited_since = since;
-        Poll::Ready(Ok(()))
+        // The fast path: not waiting, and something to pick.
+        if self.waiting.is_none() {
+            let snap = self.snapshot.load();
+            if snap.ready.len() > self.shared.control.down_in(snap.version) && !snap.stopped {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        self.poll_ready_slow(cx)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
         // A wait abandoned by a dropped `ready()` ends here, not later with
         // a stale deadline.
-        wait::end_wait(&self.shared, self.id, &mut self.waiting);
+        if self.waiting.is_some() {
+            wait::end_wait(&self.shared, self.id, &mut self.waiting);
+        }
         let waited_since = self.waited_since.take();
         let key = match catch_unwind(AssertUnwindSafe(|| self.key.key(&req))) {
             Ok(key) => key,

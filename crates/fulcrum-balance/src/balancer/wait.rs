@@ -63,6 +63,8 @@ pub(crate) fn poll_wait<S>(
     mut check: impl FnMut() -> Check,
 ) -> Poll<Result<Option<Instant>, Error>> {
     let reason = match check() {
+        // The fast path: nothing was waiting.
+        Check::Ready if waiting.is_none() => return Poll::Ready(Ok(None)),
         Check::Ready => return Poll::Ready(Ok(end_wait(shared, id, waiting))),
         Check::Stopped => {
             end_wait(shared, id, waiting);

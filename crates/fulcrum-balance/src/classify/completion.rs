@@ -44,6 +44,9 @@ pub struct Completion {
     generation: u32,
     start: u64,
     done: bool,
+    /// The request was handed to the service. Dropped before that, it was
+    /// never sent: it counts against nothing.
+    sent: bool,
     /// The balancer keeps a total in-flight count (bounded load).
     counts_total: bool,
 }
@@ -72,8 +75,15 @@ impl Completion {
             generation,
             start,
             done: false,
+            sent: false,
             counts_total,
         }
+    }
+
+    /// The request is being handed to the service.
+    #[inline]
+    pub(crate) fn mark_sent(&mut self) {
+        self.sent = true;
     }
 
     /// The endpoint the request went to.
@@ -97,9 +107,9 @@ impl Completion {
 
     /// The request was never sent (its endpoint failed readiness): it
     /// leaves the in-flight count with no outcome.
-    pub(crate) fn not_sent(mut self) {
-        self.done = true;
-        self.leave();
+    pub(crate) fn not_sent(self) {
+        debug_assert!(!self.sent);
+        drop(self);
     }
 
     #[inline]
@@ -138,6 +148,19 @@ impl Completion {
             return;
         }
         self.done = true;
+        // The common case, inline: a success on the current service.
+        if outcome == Outcome::Success && self.slot.generation() == self.generation {
+            self.record_elapsed();
+            self.slot.mark_ready();
+            self.leave();
+            return;
+        }
+        self.record_other(outcome);
+    }
+
+    /// Every outcome but a success on the current service.
+    #[inline(never)]
+    fn record_other(&mut self, outcome: Outcome) {
         // A request that went to a service since replaced (its endpoint was
         // taken out and made again) is counted, but its latency says
         // nothing about the new connection, whose estimate starts afresh.
@@ -178,6 +201,11 @@ impl Completion {
 impl Drop for Completion {
     #[inline]
     fn drop(&mut self) {
-        self.record(Outcome::Cancelled);
+        if self.sent {
+            self.record(Outcome::Cancelled);
+        } else if !self.done {
+            self.done = true;
+            self.leave();
+        }
     }
 }
