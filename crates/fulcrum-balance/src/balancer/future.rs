@@ -41,6 +41,7 @@ pin_project! {
     /// been sent). If `call` found no endpoint to pick (the set changed
     /// since `poll_ready`), it first waits for one. No request waits longer
     /// than the readiness deadline before it is sent.
+    #[project = FutureProj]
     pub struct ResponseFuture<S, Req, C>
     where
         S: Service<Req>,
@@ -194,144 +195,29 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Waiting { req, wait } => {
-                    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                    let mut rng = fastrand::Rng::with_seed(*this.seed);
-                    let key = *this.key;
-                    let mut picked = None;
-                    // Ready only with an endpoint in hand: a view where the
-                    // count says "ready" but every endpoint just went down
-                    // waits (woken by the driver's next snapshot) instead of
-                    // spinning.
-                    let ready = wait.poll(cx, |shared| {
-                        let snap = shared.snapshot.load();
-                        match snap.check(&shared.control) {
-                            Check::Ready => match snap.choose(&mut rng, key) {
-                                Some(p) => {
-                                    picked = Some(p);
-                                    Check::Ready
-                                }
-                                None => {
-                                    Check::Wait(fulcrum_core::NoEndpointsReason::AllUnavailable)
-                                }
-                            },
-                            other => other,
+                // The fast path: the chosen service is ready, the request
+                // is sent.
+                StateProj::Ready { svc, req } => match svc.poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        if this.patience.is_some() {
+                            *this.patience = None;
                         }
-                    });
-                    match std::task::ready!(ready) {
-                        Err(e) => this.state.set(State::Failed { error: Some(e) }),
-                        Ok(since) => {
-                            let Some(picked) = picked else {
-                                return Poll::Pending;
-                            };
-                            if let Some(since) = since {
-                                *this.patience =
-                                    Some(Patience::since(since, picked.slot.control.ready_timeout));
-                            }
-                            let start = picked.now.unwrap_or_else(fulcrum_core::time::now);
-                            *this.completion = Some(Completion::begin(
-                                picked.slot,
-                                picked.generation,
-                                start,
-                                picked.counts_total,
-                            ));
-                            let req = req.take();
-                            this.state.set(State::Ready {
-                                svc: picked.service,
-                                req,
-                            });
+                        if let Some(c) = this.completion.as_mut() {
+                            c.mark_sent();
                         }
+                        let Some(req) = req.take() else {
+                            // Unreachable: the request is taken only here.
+                            return Poll::Pending;
+                        };
+                        let fut = svc.call(req);
+                        this.state.set(State::Called { fut });
                     }
-                }
-                StateProj::Ready { svc, req } => {
-                    let failure: BoxError = match svc.poll_ready(cx) {
-                        Poll::Ready(Ok(())) => {
-                            if this.patience.is_some() {
-                                *this.patience = None;
-                            }
-                            if let Some(c) = this.completion.as_mut() {
-                                c.mark_sent();
-                            }
-                            let Some(req) = req.take() else {
-                                // Unreachable: the request is taken only here.
-                                return Poll::Pending;
-                            };
-                            let fut = svc.call(req);
-                            this.state.set(State::Called { fut });
-                            continue;
-                        }
-                        Poll::Ready(Err(e)) => e.into(),
-                        Poll::Pending => {
-                            let Some(completion) = this.completion.as_ref() else {
-                                return Poll::Pending;
-                            };
-                            let timeout = completion.slot().control.ready_timeout;
-                            let patience = this
-                                .patience
-                                .get_or_insert_with(|| Patience::since(Instant::now(), timeout));
-                            let (deadline, share) = (patience.deadline, patience.share);
-                            let timer = patience.timer.get_or_insert_with(|| {
-                                let first = later(Instant::now(), share).min(deadline);
-                                Box::pin(tokio::time::sleep_until(first))
-                            });
-                            if timer.as_mut().poll(cx).is_pending() {
-                                return Poll::Pending;
-                            }
-                            format!("not ready within {share:?}").into()
-                        }
-                    };
-                    // Not sent: the endpoint goes out of service, the
-                    // request to another endpoint.
-                    let Some(completion) = this.completion.take() else {
-                        return Poll::Pending;
-                    };
-                    let slot = completion.slot().clone();
-                    let endpoint = slot.endpoint.addr();
-                    let generation = completion.generation();
-                    slot.failures.fetch_add(1, Ordering::Relaxed);
-                    slot.take_out_of_service(completion.generation());
-                    let shared = owner::<S>(&completion);
-                    completion.not_sent();
-                    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                    *this.moves += 1;
-                    let now = Instant::now();
-                    let time_left = this.patience.as_ref().map(|p| p.deadline > now);
-                    let next = shared
-                        .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
-                        .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
-                    match next {
-                        // Another endpoint, or this one made afresh.
-                        Some(picked)
-                            if picked.slot.endpoint.addr() != endpoint
-                                || picked.generation != generation =>
-                        {
-                            if let Some(p) = this.patience.as_mut() {
-                                let next = later(now, p.share).min(p.deadline);
-                                if let Some(timer) = p.timer.as_mut() {
-                                    timer.as_mut().reset(next);
-                                }
-                            }
-                            let req = req.take();
-                            *this.completion = Some(Completion::begin(
-                                picked.slot,
-                                picked.generation,
-                                fulcrum_core::time::now(),
-                                picked.counts_total,
-                            ));
-                            this.state.set(State::Ready {
-                                svc: picked.service,
-                                req,
-                            });
-                        }
-                        _ => {
-                            let error = Error::NotReady {
-                                endpoint,
-                                source: failure,
-                            };
-                            this.state.set(State::Failed { error: Some(error) });
-                        }
-                    }
-                }
+                    Poll::Ready(Err(e)) => not_ready(&mut this, e.into()),
+                    Poll::Pending => match patience_ran_out(&mut this, cx) {
+                        Some(failure) => not_ready(&mut this, failure),
+                        None => return Poll::Pending,
+                    },
+                },
                 StateProj::Called { fut } => {
                     let result = std::task::ready!(fut.poll(cx)).map_err(Into::into);
                     let Some(completion) = this.completion.take() else {
@@ -347,10 +233,160 @@ where
                         Err(panic) => Err(Error::panicked("classifier", panic)),
                     });
                 }
+                StateProj::Waiting { .. } => std::task::ready!(poll_waiting(&mut this, cx)),
                 StateProj::Failed { error } => {
                     return Poll::Ready(Err(error.take().unwrap_or(Error::DriverStopped)));
                 }
             }
+        }
+    }
+}
+
+/// `call` found nothing to pick: waits for an endpoint (under the
+/// readiness deadline) and moves to `Ready` with it, or to `Failed`. Ready
+/// only with an endpoint in hand: a view where the count says "ready" but
+/// every endpoint just went down waits (woken by the driver's next
+/// snapshot) instead of spinning.
+#[cold]
+#[inline(never)]
+fn poll_waiting<S, Req, C>(this: &mut FutureProj<'_, S, Req, C>, cx: &mut Context<'_>) -> Poll<()>
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+{
+    let StateProj::Waiting { req, wait } = this.state.as_mut().project() else {
+        return Poll::Ready(());
+    };
+    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut rng = fastrand::Rng::with_seed(*this.seed);
+    let key = *this.key;
+    let mut picked = None;
+    let ready = wait.poll(cx, |shared| {
+        let snap = shared.snapshot.load();
+        match snap.check(&shared.control) {
+            Check::Ready => match snap.choose(&mut rng, key) {
+                Some(p) => {
+                    picked = Some(p);
+                    Check::Ready
+                }
+                None => Check::Wait(fulcrum_core::NoEndpointsReason::AllUnavailable),
+            },
+            other => other,
+        }
+    });
+    match std::task::ready!(ready) {
+        Err(e) => this.state.set(State::Failed { error: Some(e) }),
+        Ok(since) => {
+            let Some(picked) = picked else {
+                return Poll::Pending;
+            };
+            if let Some(since) = since {
+                *this.patience = Some(Patience::since(since, picked.slot.control.ready_timeout));
+            }
+            let start = picked.now.unwrap_or_else(fulcrum_core::time::now);
+            *this.completion = Some(Completion::begin(
+                picked.slot,
+                picked.generation,
+                start,
+                picked.counts_total,
+            ));
+            let req = req.take();
+            this.state.set(State::Ready {
+                svc: picked.service,
+                req,
+            });
+        }
+    }
+    Poll::Ready(())
+}
+
+/// The chosen service is not ready yet: `Some(why)` once it has had its
+/// share of the request's readiness deadline, `None` (with a timer
+/// registered) before.
+#[cold]
+#[inline(never)]
+fn patience_ran_out<S, Req, C>(
+    this: &mut FutureProj<'_, S, Req, C>,
+    cx: &mut Context<'_>,
+) -> Option<BoxError>
+where
+    S: Service<Req>,
+{
+    let timeout = this.completion.as_ref()?.slot().control.ready_timeout;
+    let patience = this
+        .patience
+        .get_or_insert_with(|| Patience::since(Instant::now(), timeout));
+    let (deadline, share) = (patience.deadline, patience.share);
+    let timer = patience.timer.get_or_insert_with(|| {
+        let first = later(Instant::now(), share).min(deadline);
+        Box::pin(tokio::time::sleep_until(first))
+    });
+    if timer.as_mut().poll(cx).is_pending() {
+        return None;
+    }
+    Some(format!("not ready within {share:?}").into())
+}
+
+/// The chosen service failed readiness (or ran out of patience): the
+/// request was not sent. The endpoint goes out of service, and the request
+/// to another endpoint (`Ready`) or to `Failed`.
+#[cold]
+#[inline(never)]
+fn not_ready<S, Req, C>(this: &mut FutureProj<'_, S, Req, C>, failure: BoxError)
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+{
+    let Some(completion) = this.completion.take() else {
+        this.state.set(State::Failed {
+            error: Some(Error::DriverStopped),
+        });
+        return;
+    };
+    let req = match this.state.as_mut().project() {
+        StateProj::Ready { req, .. } => req.take(),
+        _ => None,
+    };
+    let slot = completion.slot().clone();
+    let endpoint = slot.endpoint.addr();
+    let generation = completion.generation();
+    slot.failures.fetch_add(1, Ordering::Relaxed);
+    slot.take_out_of_service(generation);
+    let shared = owner::<S>(&completion);
+    completion.not_sent();
+    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    *this.moves += 1;
+    let now = Instant::now();
+    let time_left = this.patience.as_ref().map(|p| p.deadline > now);
+    let next = shared
+        .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
+        .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
+    match (next, req) {
+        // Another endpoint, or this one made afresh.
+        (Some(picked), Some(req))
+            if picked.slot.endpoint.addr() != endpoint || picked.generation != generation =>
+        {
+            if let Some(p) = this.patience.as_mut() {
+                let next = later(now, p.share).min(p.deadline);
+                if let Some(timer) = p.timer.as_mut() {
+                    timer.as_mut().reset(next);
+                }
+            }
+            *this.completion = Some(Completion::begin(
+                picked.slot,
+                picked.generation,
+                fulcrum_core::time::now(),
+                picked.counts_total,
+            ));
+            this.state.set(State::Ready {
+                svc: picked.service,
+                req: Some(req),
+            });
+        }
+        _ => {
+            let error = Error::NotReady {
+                endpoint,
+                source: failure,
+            };
+            this.state.set(State::Failed { error: Some(error) });
         }
     }
 }
