@@ -19,6 +19,10 @@
 //! A custom harness rather than criterion: the point is the ratio of two
 //! implementations measured in one process, printed in a fixed format.
 
+mod support;
+
+use support::{median, runtime, BenchKey, Echo, HASH_POLICIES};
+
 use std::convert::Infallible;
 use std::future::poll_fn;
 use std::hint::black_box;
@@ -26,27 +30,11 @@ use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use fulcrum::key::KeyExtractor;
 use fulcrum::{make_fn, pick::policy_names, Balancer, Endpoint};
 use tower::balance::p2c::Balance;
 use tower::discover::ServiceList;
 use tower::load::{CompleteOnResponse, PeakEwmaDiscover, PendingRequestsDiscover};
 use tower::Service;
-
-#[derive(Clone, Copy)]
-struct Echo;
-
-impl Service<u64> for Echo {
-    type Response = u64;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<u64, Infallible>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, req: u64) -> Self::Future {
-        std::future::ready(Ok(req))
-    }
-}
 
 /// An inner service that burns a fixed amount of CPU per request (a stand-in
 /// for the cheapest real client work: encoding, a syscall), so that scaling
@@ -78,13 +66,6 @@ struct Config {
     requests: u64,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// ns per request: ready + call + await, `requests` times.
 async fn drive<S>(svc: &mut S, requests: u64) -> f64
 where
@@ -97,23 +78,6 @@ where
         black_box(svc.call(i).await.unwrap());
     }
     start.elapsed().as_nanos() as f64 / requests as f64
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// Keys every request by its number when on (for the hash policies, which
-/// then take their keyed path); no key otherwise.
-#[derive(Clone, Copy)]
-struct BenchKey(bool);
-
-impl KeyExtractor<u64> for BenchKey {
-    #[inline]
-    fn key(&self, req: &u64) -> Option<u64> {
-        self.0.then_some(*req)
-    }
 }
 
 fn fulcrum_balancer(policy: &str, n: usize) -> Balancer<Echo, BenchKey> {
@@ -134,8 +98,6 @@ where
         .key(BenchKey(HASH_POLICIES.contains(&policy)))
         .build(make_fn(move |_: &Endpoint| svc.clone()))
 }
-
-const HASH_POLICIES: [&str; 3] = ["ring-hash", "maglev", "rendezvous"];
 
 async fn until_ready<S>(lb: &Balancer<S, BenchKey>, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);

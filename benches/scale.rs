@@ -19,15 +19,16 @@
 //!   picker and endpoints) per endpoint, beyond the services (zero-sized
 //!   here), counted by this binary's allocator.
 
+mod support;
+
+use support::{median, runtime, BenchKey, Echo, HASH_POLICIES};
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::convert::Infallible;
 use std::future::poll_fn;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use fulcrum::key::KeyExtractor;
 use fulcrum::{channel, make_fn, Balancer, Endpoint, EndpointSet};
 use tower::Service;
 
@@ -57,32 +58,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[derive(Clone, Copy)]
-struct Echo;
-
-impl Service<u64> for Echo {
-    type Response = u64;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<u64, Infallible>>;
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-    fn call(&mut self, req: u64) -> Self::Future {
-        std::future::ready(Ok(req))
-    }
-}
-
-#[derive(Clone, Copy)]
-struct BenchKey(bool);
-
-impl KeyExtractor<u64> for BenchKey {
-    #[inline]
-    fn key(&self, req: &u64) -> Option<u64> {
-        self.0.then_some(*req)
-    }
-}
-
-const HASH: [&str; 3] = ["ring-hash", "maglev", "rendezvous"];
 const N: usize = 10_000;
 
 fn endpoint(i: usize) -> Endpoint {
@@ -93,25 +68,13 @@ fn set(range: std::ops::Range<usize>) -> EndpointSet {
     range.map(endpoint).collect()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 fn balancer(policy: &str, updates: fulcrum::Updates) -> Balancer<Echo, BenchKey> {
     Balancer::builder()
         .policy_name(policy)
         .unwrap()
         .seed(1)
         .updates(updates)
-        .key(BenchKey(HASH.contains(&policy)))
+        .key(BenchKey(HASH_POLICIES.contains(&policy)))
         .build(make_fn(|_: &Endpoint| Echo))
 }
 
