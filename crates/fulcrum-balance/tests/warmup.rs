@@ -37,15 +37,27 @@ async fn two_equal_endpoints_share_sequential_calls_under_ewma() {
 }
 
 /// Regression: an endpoint added to a warmed set of three got 0 of 40,000.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_added_to_a_warm_set_takes_its_share() {
     let farm = Farm::uniform(4, Duration::from_millis(1));
     let (tx, rx) = channel(set(&[0, 1, 2]));
     let mut lb = Balancer::builder().seed(5).updates(rx).build(farm.make());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
-    for _ in 0..600 {
-        send(&mut lb).await;
+    // Warm: concurrent load gives each of the three a latency of its own.
+    let warm: Vec<_> = (0..8)
+        .map(|_| {
+            let mut lb = lb.clone();
+            tokio::spawn(async move {
+                for _ in 0..75 {
+                    send(&mut lb).await;
+                }
+            })
+        })
+        .collect();
+    for w in warm {
+        w.await.unwrap();
     }
+    assert!((0..3).all(|i| farm.hits(i) > 0), "every endpoint warmed");
     tx.update(set(&[0, 1, 2, 3]));
     // ready_all waits for the set the driver has applied: let it apply.
     assert!(common::eventually(Duration::from_secs(5), || lb.stats().ready == 4).await);
