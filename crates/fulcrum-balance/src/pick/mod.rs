@@ -86,6 +86,8 @@ mod weighted_random;
 mod weighted_round_robin;
 
 #[cfg(test)]
+mod hash_scale_tests;
+#[cfg(test)]
 mod hash_tests;
 
 pub use context::{Loads, PickContext};
