@@ -33,6 +33,13 @@ fn counting() -> bool {
     COUNTING.try_with(|c| c.get()).unwrap_or(false)
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Allocations this thread makes in 20,000 calls of `request`, after 1,000
 /// to warm up (thread-locals, lazily built statics).
 fn allocations_in(mut request: impl FnMut(u64)) -> u64 {
@@ -110,10 +117,7 @@ fn one_request(lb: &mut Lb, cx: &mut Context<'_>, i: u64) {
 #[test]
 fn the_request_path_does_not_allocate() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let mut cx = Context::from_waker(Waker::noop());
     let mut policies: Vec<(String, std::sync::Arc<dyn pick::Policy>)> = pick::policy_names()
         .map(|name| (name.to_owned(), pick::by_name(name).unwrap()))
@@ -180,10 +184,7 @@ impl Classify<u64> for HandOn {
 #[test]
 fn completion_carried_by_the_response_does_not_allocate() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let mut cx = Context::from_waker(Waker::noop());
     let mut lb = rt.block_on(async {
         let lb = Balancer::builder()

@@ -7,7 +7,7 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -221,14 +221,10 @@ fn requests_fail_at_once_when_the_driver_has_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_is_never_ready_delays_no_request_past_the_deadline() {
     for policy in pick::policy_names() {
-        let farm = Farm::default();
-        farm.add(
-            0,
-            Behaviour {
-                stuck: Arc::new(AtomicBool::new(true)),
-                ..Default::default()
-            },
-        );
+        let farm = Farm::one(Behaviour {
+            stuck: common::on(),
+            ..Default::default()
+        });
         for i in 1..4 {
             farm.add(i, Behaviour::default());
         }
@@ -278,15 +274,11 @@ async fn an_endpoint_that_is_never_ready_delays_no_request_past_the_deadline() {
 /// and each one added a waiter.
 #[tokio::test]
 async fn an_outage_fails_fast_after_one_deadline_and_recovers() {
-    let farm = Farm::default();
-    let not_ready = Arc::new(AtomicBool::new(true));
-    farm.add(
-        0,
-        Behaviour {
-            not_ready: not_ready.clone(),
-            ..Default::default()
-        },
-    );
+    let not_ready = common::on();
+    let farm = Farm::one(Behaviour {
+        not_ready: not_ready.clone(),
+        ..Default::default()
+    });
     let (_tx, rx) = channel(set(&[0]));
     let mut lb = Balancer::builder()
         .ready_timeout(Duration::from_millis(200))
@@ -472,14 +464,10 @@ async fn a_make_that_takes_too_long_fails_and_is_retried() {
 #[tokio::test]
 async fn a_request_dropped_half_way_is_cancelled() {
     for (cancelled_as, as_failure) in [(CancelledAs::Slow, false), (CancelledAs::Failure, true)] {
-        let farm = Farm::default();
-        farm.add(
-            0,
-            Behaviour {
-                hold: Arc::new(AtomicBool::new(true)),
-                ..Default::default()
-            },
-        );
+        let farm = Farm::one(Behaviour {
+            hold: common::on(),
+            ..Default::default()
+        });
         let (_tx, rx) = channel(set(&[0]));
         let lb = Balancer::builder()
             .cancelled(cancelled_as)
@@ -609,14 +597,10 @@ async fn ready_all_outlasts_a_short_readiness_deadline_without_failing_fast() {
 /// it counts against nothing.
 #[tokio::test]
 async fn a_request_dropped_before_it_is_sent_counts_against_nothing() {
-    let farm = Farm::default();
-    farm.add(
-        0,
-        Behaviour {
-            stuck: Arc::new(AtomicBool::new(true)),
-            ..Default::default()
-        },
-    );
+    let farm = Farm::one(Behaviour {
+        stuck: common::on(),
+        ..Default::default()
+    });
     let (_tx, rx) = channel(set(&[0]));
     let lb = Balancer::builder()
         .cancelled(CancelledAs::Failure)
@@ -638,14 +622,10 @@ async fn a_request_dropped_before_it_is_sent_counts_against_nothing() {
 /// endpoint to pick, then for that endpoint's service.
 #[tokio::test]
 async fn a_request_waits_no_longer_than_the_deadline_in_all() {
-    let farm = Farm::default();
-    farm.add(
-        0,
-        Behaviour {
-            stuck: Arc::new(AtomicBool::new(true)),
-            ..Default::default()
-        },
-    );
+    let farm = Farm::one(Behaviour {
+        stuck: common::on(),
+        ..Default::default()
+    });
     let deadline = Duration::from_millis(400);
     let (tx, rx) = channel(EndpointSet::empty());
     let mut lb = Balancer::builder()

@@ -12,6 +12,11 @@ use fulcrum_balance::{channel, Balancer};
 use fulcrum_core::Endpoint;
 use tower::{service_fn, Service, ServiceExt};
 
+/// These tests measure light load: they take turns, so that one's
+/// concurrent warm-up does not add CPU contention (and outlier latency
+/// samples) to another's sequential calls.
+static QUIET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn send<S, K, C>(lb: &mut Balancer<S, K, C>) -> SocketAddr
 where
     Balancer<S, K, C>: Service<u32, Response = SocketAddr>,
@@ -24,6 +29,7 @@ where
 /// forever, so once its peer answered in 1 ms it lost every pair (300 / 0).
 #[tokio::test]
 async fn two_equal_endpoints_share_sequential_calls_under_ewma() {
+    let _quiet = QUIET.lock().await;
     let farm = Farm::uniform(2, Duration::from_millis(1));
     let (_tx, rx) = channel(set(&[0, 1]));
     let mut lb = Balancer::builder().seed(3).updates(rx).build(farm.make());
@@ -39,6 +45,7 @@ async fn two_equal_endpoints_share_sequential_calls_under_ewma() {
 /// Regression: an endpoint added to a warmed set of three got 0 of 40,000.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_added_to_a_warm_set_takes_its_share() {
+    let _quiet = QUIET.lock().await;
     let farm = Farm::uniform(4, Duration::from_millis(1));
     let (tx, rx) = channel(set(&[0, 1, 2]));
     let mut lb = Balancer::builder().seed(5).updates(rx).build(farm.make());
@@ -74,6 +81,7 @@ async fn an_endpoint_added_to_a_warm_set_takes_its_share() {
 
 #[tokio::test]
 async fn an_identical_set_sent_again_publishes_nothing() {
+    let _quiet = QUIET.lock().await;
     let farm = Farm::uniform(3, Duration::ZERO);
     let (tx, rx) = channel(set(&[0, 1, 2]));
     let lb = Balancer::builder().updates(rx).build(farm.make());
@@ -96,6 +104,7 @@ async fn an_identical_set_sent_again_publishes_nothing() {
 
 #[tokio::test]
 async fn ready_all_waits_for_slow_makes_and_gives_up_with_a_count() {
+    let _quiet = QUIET.lock().await;
     // Endpoint 1's service takes 200 ms to make; the others are immediate.
     let make = tower::service_fn(|ep: Endpoint| async move {
         if ep.addr() == addr(1) {

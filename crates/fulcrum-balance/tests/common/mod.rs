@@ -22,6 +22,11 @@ pub fn set(ids: &[u16]) -> EndpointSet {
     ids.iter().map(|&i| Endpoint::new(addr(i))).collect()
 }
 
+/// A flag that starts set, for `Behaviour`'s switches.
+pub fn on() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(true))
+}
+
 #[derive(Clone, Default)]
 pub struct Behaviour {
     pub delay: Duration,
@@ -93,6 +98,13 @@ impl Farm {
         };
         self.backends.lock().unwrap().insert(b.addr, b.clone());
         b
+    }
+
+    /// One backend, endpoint 0, behaving as `behaviour`.
+    pub fn one(behaviour: Behaviour) -> Self {
+        let farm = Farm::default();
+        farm.add(0, behaviour);
+        farm
     }
 
     pub fn uniform(n: u16, delay: Duration) -> Self {

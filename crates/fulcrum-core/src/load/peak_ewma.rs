@@ -45,16 +45,23 @@ impl Default for EwmaConfig {
     }
 }
 
-/// Timestamps are kept in units of 2^20 ns (~1.05 ms) in 31 bits, so the
-/// estimate, its timestamp and a failure flag fit one `AtomicU64` and
-/// update with one CAS (no lock, no torn pairs). 31 bits of such units span
-/// 26 days (a gap of more than that is read modulo 26 days). With a 1 s
-/// decay a 1 ms step changes the blend weight by 1e-3, far below the noise
-/// of any latency sample.
+/// Timestamps are kept in units of 2^20 ns (~1.05 ms) in 30 bits, so the
+/// estimate, its timestamp and two flags fit one `AtomicU64` and update
+/// with one CAS (no lock, no torn pairs). 30 bits of such units span 13 days
+/// (a gap of more than that is read modulo 13 days). With a 1 s decay a
+/// 1 ms step changes the blend weight by 1e-3, far below the noise of any
+/// latency sample.
 const UNIT_SHIFT: u32 = 20;
-/// The stamp's bits; the bit above them flags an estimate set by a failure.
-const STAMP_MASK: u32 = 0x7FFF_FFFF;
+/// The stamp's bits.
+const STAMP_MASK: u32 = 0x3FFF_FFFF;
+/// The estimate was set by a failure (it decays with the failure decay).
 const FAILED: u32 = 0x8000_0000;
+/// The last sample jumped above the estimate it met (a second jump in a row
+/// becomes the estimate).
+const JUMPED: u32 = 0x4000_0000;
+/// A sample above this many times the estimate is a jump: taken only when
+/// the sample before jumped too.
+const JUMP: f64 = 1.5;
 /// A stamp up to this many units (~1 s) *ahead* of the reader's clock comes
 /// from a racing writer that read the clock a moment later: no time passed.
 const RACE_WINDOW: u32 = 1 << 10;
@@ -75,6 +82,12 @@ const UNSAMPLED: u64 = u64::MAX;
 ///   again; one that failed, much later.
 /// * A sample `r` at time `t`: let `d = e(t)`. If `r > d` the estimate
 ///   becomes `r` (the peak); else it becomes `d + r · (1 - exp(-Δt/decay))`.
+///   Except for a *jump* (`r > 1.5 d`): it becomes the estimate only if
+///   the sample before jumped too, and is blended in otherwise. One
+///   outlier (a scheduler hiccup, a GC pause on the caller) would otherwise
+///   make an endpoint look several times slower for as long as the decay
+///   takes to forget it; an endpoint that has really slowed down shows it
+///   on its next response. Failures and lower bounds are taken at once.
 /// * Reading ([`estimate`](PeakEwma::estimate)) never mutates. (In Finagle and
 ///   tower every read is a zero sample, so a busy picker drags estimates down
 ///   faster than an idle one; here the result depends only on the samples.)
@@ -89,7 +102,9 @@ const UNSAMPLED: u64 = u64::MAX;
 /// let e = PeakEwma::new(&EwmaConfig::default());
 /// assert_eq!(e.estimate(0), 30.0 * ms as f64); // the seed
 /// e.record(5 * ms, 100 * ms);
-/// e.record(100 * ms, 200 * ms); // a slow sample is taken at once
+/// e.record(100 * ms, 150 * ms); // one jump: an outlier, blended in
+/// assert!(e.estimate(150 * ms) < 10.0 * ms as f64);
+/// e.record(100 * ms, 200 * ms); // two in a row: the peak is taken
 /// assert!(e.estimate(200 * ms) >= 99.0 * ms as f64);
 /// // a second later it has decayed to about 1/e
 /// let later = e.estimate(1_200 * ms) / ms as f64;
@@ -109,11 +124,10 @@ pub struct PeakEwma {
     penalty_ns: f64,
 }
 
-/// Packs an estimate, its stamp and whether a failure set it.
+/// Packs an estimate, its stamp and its flags (`FAILED`, `ABOVE`).
 #[inline]
-fn pack(estimate_ns: f64, stamp: u32, failed: bool) -> u64 {
-    let flag = if failed { FAILED } else { 0 };
-    (u64::from((estimate_ns as f32).to_bits()) << 32) | u64::from((stamp & STAMP_MASK) | flag)
+fn pack(estimate_ns: f64, stamp: u32, flags: u32) -> u64 {
+    (u64::from((estimate_ns as f32).to_bits()) << 32) | u64::from((stamp & STAMP_MASK) | flags)
 }
 
 /// `(estimate, stamp, set by a failure)`.
@@ -125,6 +139,24 @@ fn unpack(state: u64) -> (f64, u32, bool) {
         low & STAMP_MASK,
         low & FAILED != 0,
     )
+}
+
+/// Whether the last sample jumped above the estimate it met.
+#[inline]
+fn jumped(state: u64) -> bool {
+    state as u32 & JUMPED != 0
+}
+
+/// What a sample is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A response's latency: a jump is taken only after another.
+    Latency,
+    /// A lower bound on a latency (a request abandoned after that long):
+    /// a fact, taken at once.
+    AtLeast,
+    /// A failure: taken at once, remembered with the failure decay.
+    Failure,
 }
 
 #[inline]
@@ -200,7 +232,7 @@ impl PeakEwma {
     /// Records a response that took `rtt_ns`, observed at `now_ns`.
     #[inline]
     pub fn record(&self, rtt_ns: u64, now_ns: u64) {
-        self.update(now_ns, false, |_| rtt_ns as f64);
+        self.update(now_ns, Kind::Latency, |_| rtt_ns as f64);
     }
 
     /// Records that a request took *at least* `rtt_ns` (it was abandoned
@@ -215,7 +247,7 @@ impl PeakEwma {
             rtt_ns as f64 > estimate * self.weight(stamp, units(now_ns), failed)
         };
         if higher {
-            self.update(now_ns, false, |current| current.max(rtt_ns as f64));
+            self.update(now_ns, Kind::AtLeast, |current| current.max(rtt_ns as f64));
         }
     }
 
@@ -224,29 +256,33 @@ impl PeakEwma {
     /// faster.
     pub fn record_failure(&self, now_ns: u64) {
         let penalty = self.penalty_ns;
-        self.update(now_ns, true, |current| penalty.max(current));
+        self.update(now_ns, Kind::Failure, |current| penalty.max(current));
     }
 
-    /// Records a sample at `now_ns`; `failure` marks an estimate that then
-    /// decays with the failure decay (until the next success).
-    fn update(&self, now_ns: u64, failure: bool, sample: impl Fn(f64) -> f64) {
+    /// Records a sample of `kind` at `now_ns`.
+    fn update(&self, now_ns: u64, kind: Kind, sample: impl Fn(f64) -> f64) {
         let now = units(now_ns);
         let mut current = self.state.load(Ordering::Relaxed);
         loop {
-            let next = if current == UNSAMPLED {
-                sample(self.seed_ns)
+            let (next, jump) = if current == UNSAMPLED {
+                (sample(self.seed_ns), false)
             } else {
                 let (estimate, stamp, failed) = unpack(current);
                 let w = self.weight(stamp, now, failed);
                 let decayed = estimate * w;
                 let r = sample(decayed);
-                if r > decayed {
-                    r
+                let jump = kind == Kind::Latency && r > JUMP * decayed;
+                if r > decayed && (!jump || jumped(current)) {
+                    (r, jump)
                 } else {
-                    decayed + r * (1.0 - w)
+                    (decayed + r * (1.0 - w), jump)
                 }
             };
-            let packed = pack(next, now, failure);
+            let mut flags = if jump { JUMPED } else { 0 };
+            if kind == Kind::Failure {
+                flags |= FAILED;
+            }
+            let packed = pack(next, now, flags);
             if packed == current {
                 // Nothing changes (a faster sample within the same stamp
                 // unit blends in with weight 0): skip the write, so busy
@@ -302,14 +338,29 @@ mod tests {
     fn slower_sample_is_taken_as_peak() {
         let e = ewma();
         e.record(5 * MS, 0);
+        e.record(500 * MS, 5 * MS);
         e.record(500 * MS, 10 * MS);
         assert!((e.estimate(10 * MS) / MS as f64 - 500.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn one_slow_outlier_is_blended_not_taken() {
+        let e = ewma();
+        e.record(2 * MS, 0);
+        e.record(8 * MS, MS); // an outlier
+        e.record(2 * MS, 2 * MS);
+        let est = e.estimate(2 * MS) / MS as f64;
+        assert!(est < 2.1, "{est}");
+        // Two outliers apart are two outliers, not a peak.
+        e.record(8 * MS, 3 * MS);
+        assert!(e.estimate(3 * MS) / (MS as f64) < 2.1);
     }
 
     #[test]
     fn faster_samples_blend_in_by_elapsed_time() {
         let e = ewma();
         e.record(100 * MS, 0);
+        // (the first sample replaces the seed, whatever it is)
         // 100 ms later a 10 ms sample: decayed 100·e^-0.1 = 90.48,
         // plus 10·(1 - e^-0.1) = 0.95
         e.record(10 * MS, 100 * MS);
@@ -386,8 +437,8 @@ mod tests {
     fn a_long_gap_decays_fully() {
         let e = ewma();
         e.record(1_000 * MS, 0);
-        // 20 days later: long past the racing window, nothing is left
-        let days = 20 * 24 * 3_600 * 1_000 * MS;
+        // 10 days later: long past the racing window, nothing is left
+        let days = 10 * 24 * 3_600 * 1_000 * MS;
         assert!(e.estimate(days) < 1.0);
     }
 

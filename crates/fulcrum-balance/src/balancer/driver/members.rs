@@ -11,9 +11,8 @@ use std::sync::{Arc, Weak};
 use fulcrum_core::{BoxError, Endpoint, EndpointSet, NoEndpointsReason};
 use futures_util::future::AbortHandle;
 use tokio::time::Instant;
-use tower_service::Service;
 
-use super::{Driver, DRAIN_CHECK};
+use super::{Driver, Maker, DRAIN_CHECK};
 use crate::slot::{EndpointState, Slot};
 
 pub(super) struct Member<S> {
@@ -87,9 +86,7 @@ impl<S> Members<S> {
 impl<S, M> Driver<S, M>
 where
     S: Clone + Send + Sync + 'static,
-    M: Service<Endpoint, Response = S> + Send + 'static,
-    M::Future: Send + 'static,
-    M::Error: Into<BoxError>,
+    M: Maker<S>,
 {
     fn new_member(&mut self, endpoint: Endpoint) -> Member<S> {
         let owner: Weak<dyn Any + Send + Sync> = self.shared.clone();

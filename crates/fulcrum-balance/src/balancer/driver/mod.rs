@@ -10,8 +10,9 @@
 //! It is built to stay cheap and alive:
 //!
 //! * events are handled in batches: everything ready at once (a whole set
-//!   of endpoints made) is applied, then published once; a batch yields to
-//!   the runtime after [`BATCH_BUDGET`] of work;
+//!   of endpoints made) is applied, then published once; the driver yields
+//!   to the runtime after every [`BATCH_BUDGET`] of work, and publishes a
+//!   batch that runs past [`MAX_BATCH`];
 //! * a picker is rebuilt only when the serving set or a weight changed, and
 //!   when rebuilding is expensive, publishes are spaced so that rebuilding
 //!   takes a bounded share of a core (large rebuilds run on the blocking
@@ -55,11 +56,29 @@ use crate::slot::Slot;
 use crate::updates::BoxUpdates;
 use members::Members;
 
+/// What makes the endpoints' services: any `tower::Service<Endpoint>`
+/// whose futures can be driven on another task.
+pub(crate) trait Maker<S>:
+    Service<Endpoint, Response = S, Future: Send + 'static, Error: Into<BoxError>> + Send + 'static
+{
+}
+
+impl<S, M> Maker<S> for M where
+    M: Service<Endpoint, Response = S, Future: Send + 'static, Error: Into<BoxError>>
+        + Send
+        + 'static
+{
+}
+
 /// How often draining endpoints are checked for their last request.
 const DRAIN_CHECK: Duration = Duration::from_millis(100);
 
-/// Work done in one batch before the driver yields to the runtime.
+/// Work done in one slice of a batch before the driver yields to the
+/// runtime.
 const BATCH_BUDGET: Duration = Duration::from_millis(2);
+
+/// A batch longer than this is published even if more events are ready.
+const MAX_BATCH: Duration = Duration::from_millis(50);
 
 /// `(member id, the service, or why it could not be made)`; `None` when the
 /// make was cancelled (its endpoint was removed).
@@ -181,9 +200,7 @@ impl<S> Drop for StopGuard<S> {
 impl<S, M> Driver<S, M>
 where
     S: Clone + Send + Sync + 'static,
-    M: Service<Endpoint, Response = S> + Send + 'static,
-    M::Future: Send + 'static,
-    M::Error: Into<BoxError>,
+    M: Maker<S>,
 {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -239,23 +256,27 @@ where
             if !self.handle(event) {
                 return;
             }
-            // Everything else ready now joins the batch.
+            // Everything else ready now joins the batch. The driver yields
+            // after each slice of work, and publishes once the batch is
+            // drained, so a whole set made at once is one rebuild; after
+            // `MAX_BATCH` it publishes anyway, so that a source that is
+            // always ready cannot hold changes back.
             let batch = std::time::Instant::now();
-            let mut exhausted = false;
+            let mut slice = batch;
             while let Some(event) = self.next_event().now_or_never() {
                 if !self.handle(event) {
                     return;
                 }
-                if batch.elapsed() > BATCH_BUDGET {
-                    exhausted = true;
-                    break;
+                if slice.elapsed() > BATCH_BUDGET {
+                    if batch.elapsed() > MAX_BATCH {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                    slice = std::time::Instant::now();
                 }
             }
             if self.dirty && self.may_publish() && !self.publish().await {
                 return;
-            }
-            if exhausted {
-                tokio::task::yield_now().await;
             }
         }
     }

@@ -5,12 +5,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_core::{BoxError, Endpoint};
 use tokio::time::Instant;
-use tower_service::Service;
 
 use super::hosts::{serving, Host};
-use super::Driver;
+use super::{Driver, Maker};
 use crate::balancer::error::panic_message;
 use crate::balancer::snapshot::Snapshot;
 use crate::pick::{Loads, Picker, Policy, Random};
@@ -54,9 +52,7 @@ fn build_picker(
 impl<S, M> Driver<S, M>
 where
     S: Clone + Send + Sync + 'static,
-    M: Service<Endpoint, Response = S> + Send + 'static,
-    M::Future: Send + 'static,
-    M::Error: Into<BoxError>,
+    M: Maker<S>,
 {
     /// Whether a pending change may be published now.
     pub(super) fn may_publish(&self) -> bool {
