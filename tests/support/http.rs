@@ -34,6 +34,11 @@ pub enum Behaviour {
     Reset,
     /// Answer 200 at once with a body of this many chunks, one every 50 ms.
     Stream(u32),
+    /// Answer 503 to this percentage of requests, spread out (never two
+    /// in a row below 50 %), 200 to the others.
+    Failing(u32),
+    /// Accept the request and never answer.
+    Hang,
 }
 
 fn full(text: String) -> http_body_util::combinators::BoxBody<Bytes, Infallible> {
@@ -45,11 +50,12 @@ pub struct Backend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
+    killed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Drop for Backend {
     fn drop(&mut self) {
-        self.task.abort();
+        self.kill();
     }
 }
 
@@ -66,12 +72,14 @@ impl Backend {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
+        let (killed, kill) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let hits = counter.clone();
+                let mut kill = kill.clone();
                 tokio::spawn(async move {
                     if let Behaviour::Reset = behaviour {
                         hits.fetch_add(1, Ordering::Relaxed);
@@ -83,8 +91,12 @@ impl Backend {
                     let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
                         let hits = hits.clone();
                         async move {
-                            hits.fetch_add(1, Ordering::Relaxed);
+                            let n = hits.fetch_add(1, Ordering::Relaxed);
                             let response = match behaviour {
+                                Behaviour::Failing(p) if n * u64::from(p) % 100 >= u64::from(p) => {
+                                    Response::new(full(addr.to_string()))
+                                }
+                                Behaviour::Hang => std::future::pending().await,
                                 Behaviour::Delay(d) => {
                                     tokio::time::sleep(d).await;
                                     Response::new(full(addr.to_string()))
@@ -110,13 +122,29 @@ impl Backend {
                             Ok::<_, Infallible>(response)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let serve = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    // Killed: the connection is dropped mid-request.
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = kill.wait_for(|&k| k) => {}
+                    }
                 });
             }
         });
-        Some(Backend { addr, hits, task })
+        Some(Backend {
+            addr,
+            hits,
+            task,
+            killed,
+        })
+    }
+
+    /// Stops listening and drops every open connection, as a crashed
+    /// process would.
+    pub fn kill(&self) {
+        self.task.abort();
+        let _ = self.killed.send(true);
     }
 
     pub fn hits(&self) -> u64 {

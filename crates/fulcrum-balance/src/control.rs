@@ -28,6 +28,11 @@ pub(crate) struct Control {
     pub(crate) cancelled: CancelledAs,
     /// How long a request may wait before it is sent.
     pub(crate) ready_timeout: Duration,
+    /// Failures in a row that make the driver look at an endpoint for
+    /// ejection (0: never).
+    pub(crate) failures_to_eject: u32,
+    /// A cancelled request counts as a failure for outlier detection.
+    pub(crate) cancelled_as_failure: bool,
 }
 
 const DOWN_BITS: u32 = 24;
@@ -41,6 +46,29 @@ impl Control {
             fail_fast: AtomicBool::new(false),
             cancelled,
             ready_timeout,
+            failures_to_eject: 0,
+            cancelled_as_failure: false,
+        }
+    }
+
+    /// With outlier detection's request-path settings.
+    pub(crate) fn outliers(mut self, od: &crate::health::OutlierDetection) -> Self {
+        if od.enabled {
+            self.failures_to_eject = od.consecutive_failures;
+            self.cancelled_as_failure = od.cancelled_as_failure;
+        }
+        self
+    }
+
+    /// Request path: an endpoint has failed `n` times in a row. The driver
+    /// is told at the threshold and every threshold failures after (an
+    /// ejection the maximum percentage refused is tried again), not at
+    /// every failure.
+    #[inline]
+    pub(crate) fn failed_in_a_row(&self, n: u32) {
+        let t = self.failures_to_eject;
+        if t > 0 && n >= t && (n - t).is_multiple_of(t) {
+            self.notify_driver.notify_one();
         }
     }
 

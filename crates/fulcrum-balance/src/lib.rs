@@ -25,6 +25,7 @@
 pub mod balancer;
 pub mod classify;
 mod control;
+pub mod health;
 pub mod key;
 pub mod pick;
 mod slot;

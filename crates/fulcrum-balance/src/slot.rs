@@ -14,9 +14,10 @@ use crate::control::Control;
 
 /// Where an endpoint is in its life cycle.
 ///
-/// `Warming → Active ⇄ Unavailable`, and `→ Draining → gone` when discovery
-/// removes it. Only discovery removes an endpoint; failures only make it
-/// unavailable for a backoff.
+/// `Warming → Active ⇄ Unavailable`, `Active ⇄ Ejected`, and `→ Draining →
+/// gone` when discovery removes it. Only discovery removes an endpoint;
+/// failures only make it unavailable for a backoff (its service failed) or
+/// eject it for a while (it answers, but fails more than its peers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -30,6 +31,9 @@ pub enum EndpointState {
     Unavailable,
     /// Removed by discovery; finishing its in-flight requests, taking no new ones.
     Draining,
+    /// Ejected by outlier detection: its service is kept, but it takes no
+    /// new requests (unless the tier is in panic) until re-admitted.
+    Ejected,
 }
 
 impl EndpointState {
@@ -38,7 +42,8 @@ impl EndpointState {
             0 => EndpointState::Warming,
             1 => EndpointState::Active,
             2 => EndpointState::Unavailable,
-            _ => EndpointState::Draining,
+            3 => EndpointState::Draining,
+            _ => EndpointState::Ejected,
         }
     }
 }
@@ -57,9 +62,11 @@ const GENERATION_SHIFT: u32 = 8;
 pub(crate) struct Slot {
     /// `generation << 8 | EndpointState`.
     state: AtomicU32,
-    /// Consecutive times taken out of service, for the backoff exponent;
-    /// read by every successful request (beside `state`, in its padding).
-    pub(crate) not_ready_streak: AtomicU32,
+    /// Two streaks a success ends, in one word so that a success reads one
+    /// word (see [`mark_ready`](Self::mark_ready)): the low half counts
+    /// consecutive times taken out of service (the backoff exponent), the
+    /// high half consecutive failures (outlier detection).
+    streaks: AtomicU64,
     /// In flight, and (packed in the same word) finished: see [`InFlight`].
     pub(crate) in_flight: InFlight,
     pub(crate) ewma: PeakEwma,
@@ -73,6 +80,9 @@ pub(crate) struct Slot {
     /// [`Control::down`]).
     pub(crate) ready_in: AtomicU64,
     pub(crate) endpoint: Endpoint,
+    /// How often outlier detection ejected it, and why the last time.
+    pub(crate) ejections: AtomicU64,
+    pub(crate) ejection_reason: AtomicU32,
     /// Configured weight and priority; discovery may change them in place.
     pub(crate) weight: AtomicU32,
     pub(crate) priority: AtomicU32,
@@ -113,7 +123,9 @@ impl Slot {
             ewma: PeakEwma::new(ewma),
             failures: AtomicU64::new(0),
             state: AtomicU32::new(EndpointState::Warming as u32),
-            not_ready_streak: AtomicU32::new(0),
+            streaks: AtomicU64::new(0),
+            ejections: AtomicU64::new(0),
+            ejection_reason: AtomicU32::new(0),
             total,
             owner,
         }
@@ -185,7 +197,7 @@ impl Slot {
             .compare_exchange(active, down, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if took_down {
-            self.not_ready_streak.fetch_add(1, Ordering::Relaxed);
+            self.streaks.fetch_add(1, Ordering::Relaxed);
         }
         took_down
     }
@@ -210,9 +222,56 @@ impl Slot {
     /// endpoint that refuses every connection.)
     #[inline]
     pub(crate) fn mark_ready(&self) {
-        if self.not_ready_streak.load(Ordering::Relaxed) != 0 {
-            self.not_ready_streak.store(0, Ordering::Relaxed);
+        if self.streaks.load(Ordering::Relaxed) != 0 {
+            self.streaks.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Consecutive times taken out of service.
+    pub(crate) fn not_ready_streak(&self) -> u32 {
+        self.streaks.load(Ordering::Relaxed) as u32
+    }
+
+    /// Driver: its service could not be made; the new streak.
+    pub(crate) fn bump_not_ready_streak(&self) -> u32 {
+        (self.streaks.fetch_add(1, Ordering::Relaxed) as u32).wrapping_add(1)
+    }
+
+    /// Request path: one more failure in a row; the new count.
+    #[inline]
+    pub(crate) fn count_failure(&self) -> u32 {
+        ((self.streaks.fetch_add(1 << 32, Ordering::Relaxed) >> 32) as u32).wrapping_add(1)
+    }
+
+    /// Failures in a row.
+    pub(crate) fn failures_in_a_row(&self) -> u32 {
+        (self.streaks.load(Ordering::Relaxed) >> 32) as u32
+    }
+
+    /// Driver: the failure streak is forgiven (it was ejected for it).
+    pub(crate) fn forget_failures(&self) {
+        self.streaks
+            .fetch_and(u64::from(u32::MAX), Ordering::Relaxed);
+    }
+
+    /// Driver: ejects the endpoint if it is active. True if it was.
+    pub(crate) fn eject(&self) -> bool {
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v & STATE_MASK == EndpointState::Active as u32)
+                    .then_some((v & !STATE_MASK) | EndpointState::Ejected as u32)
+            })
+            .is_ok()
+    }
+
+    /// Driver: re-admits the endpoint if it is ejected. True if it was.
+    pub(crate) fn readmit(&self) -> bool {
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v & STATE_MASK == EndpointState::Ejected as u32)
+                    .then_some((v & !STATE_MASK) | EndpointState::Active as u32)
+            })
+            .is_ok()
     }
 }
 
@@ -246,11 +305,38 @@ mod tests {
         // a request still holding generation 1 fails late
         assert!(!s.mark_not_ready(1));
         assert_eq!(s.state(), EndpointState::Active);
-        assert_eq!(
-            s.not_ready_streak.load(Ordering::Relaxed),
-            1,
-            "streak counts take-downs only"
+        assert_eq!(s.not_ready_streak(), 1, "streak counts take-downs only");
+    }
+
+    #[test]
+    fn a_success_ends_both_streaks() {
+        let s = slot();
+        s.install();
+        assert_eq!((s.count_failure(), s.count_failure()), (1, 2));
+        assert!(s.mark_not_ready(1));
+        assert_eq!((s.failures_in_a_row(), s.not_ready_streak()), (2, 1));
+        s.forget_failures();
+        assert_eq!((s.failures_in_a_row(), s.not_ready_streak()), (0, 1));
+        s.count_failure();
+        s.mark_ready();
+        assert_eq!((s.failures_in_a_row(), s.not_ready_streak()), (0, 0));
+    }
+
+    #[test]
+    fn only_an_active_endpoint_is_ejected_and_only_an_ejected_one_readmitted() {
+        let s = slot();
+        assert!(!s.eject(), "warming");
+        s.install();
+        assert!(!s.readmit());
+        assert!(s.eject());
+        assert_eq!((s.state(), s.generation()), (EndpointState::Ejected, 1));
+        assert!(!s.serves(1) && !s.is_active());
+        assert!(
+            !s.mark_not_ready(1),
+            "an ejected endpoint is not taken down"
         );
+        assert!(s.readmit());
+        assert!(s.serves(1));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
+use crate::balancer::ejection_reason;
+use crate::health::EjectionReason;
 use crate::slot::{EndpointState, Slot};
 
 /// A balancer's state: see [`Balancer::stats`](crate::Balancer::stats).
@@ -32,6 +34,11 @@ pub struct Stats {
     pub fail_fast: bool,
     /// The driver has stopped: every request fails with `DriverStopped`.
     pub driver_stopped: bool,
+    /// Fewer endpoints of the serving tier are healthy than the panic
+    /// threshold: ejected endpoints serve too.
+    pub panic: bool,
+    /// Endpoints ejected by outlier detection now.
+    pub ejected: usize,
     /// The last discovery error, if the latest discovery attempt failed.
     pub discovery_error: Option<String>,
     /// Every endpoint of the current set, then those still draining.
@@ -80,6 +87,13 @@ pub struct EndpointStats {
     pub cancelled: u64,
     /// Requests the endpoint refused as overloaded (429, `RESOURCE_EXHAUSTED`).
     pub overloads: u64,
+    /// Why outlier detection ejected it, while it is ejected. (In panic an
+    /// ejected endpoint serves: its state is then `active`.)
+    pub ejected: Option<EjectionReason>,
+    /// How often outlier detection has ejected it.
+    pub ejections: u64,
+    /// Failures in a row, ended by a success.
+    pub failures_in_a_row: u32,
 }
 
 impl EndpointStats {
@@ -96,6 +110,9 @@ impl EndpointStats {
             failures: slot.failures.load(Ordering::Relaxed),
             cancelled: slot.cancelled.load(Ordering::Relaxed),
             overloads: slot.overloads.load(Ordering::Relaxed),
+            ejected: ejection_reason(slot),
+            ejections: slot.ejections.load(Ordering::Relaxed),
+            failures_in_a_row: slot.failures_in_a_row(),
         }
     }
 }

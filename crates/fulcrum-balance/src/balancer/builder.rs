@@ -15,6 +15,7 @@ use super::shared::Shared;
 use super::Balancer;
 use crate::classify::{CancelledAs, DefaultClassify};
 use crate::control::Control;
+use crate::health::{ConfigError, OutlierDetection};
 use crate::key::NoKey;
 use crate::pick::{self, Policy, UnknownPolicy};
 use crate::updates::{BoxUpdates, Updates};
@@ -239,6 +240,37 @@ impl<K, C> Builder<K, C> {
         self
     }
 
+    /// Passive outlier detection ([`OutlierDetection::default`]: on, with
+    /// Envoy's and gRPC's defaults); [`OutlierDetection::disabled`] turns
+    /// it off. Settings that cannot work are an error here.
+    ///
+    /// ```
+    /// use fulcrum_balance::{health::OutlierDetection, Balancer};
+    /// use std::time::Duration;
+    ///
+    /// let err = Balancer::builder()
+    ///     .outlier_detection(OutlierDetection::default().interval(Duration::ZERO))
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid outlier detection interval: is zero; give it a positive duration");
+    /// ```
+    pub fn outlier_detection(mut self, outliers: OutlierDetection) -> Result<Self, ConfigError> {
+        outliers.validate()?;
+        self.settings.outliers = outliers;
+        Ok(self)
+    }
+
+    /// The panic threshold, in percent (50 by default): when fewer than
+    /// this share of a tier's endpoints are healthy (not ejected, service
+    /// made), every endpoint of the tier with a service serves, ejected or
+    /// not. 0 turns panic mode off.
+    pub fn panic_threshold(mut self, percent: f64) -> Result<Self, ConfigError> {
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(ConfigError::percent("panic threshold", percent));
+        }
+        self.settings.panic_threshold = percent;
+        Ok(self)
+    }
+
     /// Seeds the randomness of pickers and backoff jitter, for reproducible
     /// runs. By default a random seed.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -315,7 +347,7 @@ impl<K, C> Builder<K, C> {
     {
         let s = &self.settings;
         let (stop_tx, stop_rx) = oneshot::channel();
-        let control = Arc::new(Control::new(s.cancelled, s.ready_timeout));
+        let control = Arc::new(Control::new(s.cancelled, s.ready_timeout).outliers(&s.outliers));
         let seed = s.seed.unwrap_or_else(|| fastrand::u64(..));
         let shared = Arc::new(Shared::new(
             control.clone(),

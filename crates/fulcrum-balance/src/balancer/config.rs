@@ -6,6 +6,7 @@ use std::time::Duration;
 use fulcrum_core::load::EwmaConfig;
 
 use crate::classify::CancelledAs;
+use crate::health::OutlierDetection;
 use crate::pick::Policy;
 
 /// Exponential backoff with jitter for endpoints that failed readiness or
@@ -53,6 +54,8 @@ pub(crate) struct Settings {
     pub(crate) backoff: Backoff,
     pub(crate) cancelled: CancelledAs,
     pub(crate) seed: Option<u64>,
+    pub(crate) outliers: OutlierDetection,
+    pub(crate) panic_threshold: f64,
 }
 
 impl Default for Settings {
@@ -67,6 +70,8 @@ impl Default for Settings {
             backoff: Backoff::default(),
             cancelled: CancelledAs::default(),
             seed: None,
+            outliers: OutlierDetection::default(),
+            panic_threshold: 50.0,
         }
     }
 }

@@ -77,3 +77,5 @@ pub use future::ResponseFuture;
 pub use layer::BalanceLayer;
 pub use make::{make_fn, MakeFn};
 pub use service::Balancer;
+
+pub(crate) use driver::ejection_reason;

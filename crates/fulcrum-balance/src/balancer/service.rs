@@ -144,6 +144,12 @@ impl<S, K, C> Balancer<S, K, C> {
                 .fail_fast
                 .load(std::sync::atomic::Ordering::Relaxed),
             driver_stopped: snap.stopped,
+            panic: snap.panic,
+            ejected: snap
+                .members
+                .iter()
+                .filter(|s| crate::balancer::ejection_reason(s).is_some())
+                .count(),
             discovery_error: snap.discovery_error.as_deref().map(str::to_owned),
             endpoints: snap
                 .members

@@ -38,6 +38,8 @@ pub(crate) struct Snapshot<S> {
     pub(crate) stopped: bool,
     pub(crate) discovery_error: Option<Arc<str>>,
     pub(crate) version: u64,
+    /// Too few healthy endpoints: ejected ones serve too.
+    pub(crate) panic: bool,
     /// Set when its picker panicked on a request.
     pub(crate) picker_panicked: std::sync::atomic::AtomicBool,
 }
@@ -178,6 +180,7 @@ impl<S> Snapshot<S> {
             stopped: false,
             discovery_error: None,
             version: 0,
+            panic: false,
             picker_panicked: Default::default(),
         }
     }

@@ -134,11 +134,20 @@ impl Completion {
         self.slot.failures.fetch_add(1, Ordering::Relaxed);
         if current {
             self.slot.ewma.record_failure(fulcrum_core::time::now());
+            self.count_in_a_row();
         }
         if kind == FailureKind::Connect {
             // The endpoint cannot be reached: out of service now, for the
             // readiness backoff, and discovery is asked to look again.
             self.slot.take_out_of_service(self.generation);
+        }
+    }
+
+    /// One more failure in a row, for outlier detection.
+    fn count_in_a_row(&self) {
+        if self.slot.control.failures_to_eject > 0 {
+            let n = self.slot.count_failure();
+            self.slot.control.failed_in_a_row(n);
         }
     }
 
@@ -182,6 +191,13 @@ impl Completion {
             }
             Outcome::Cancelled => {
                 self.slot.cancelled.fetch_add(1, Ordering::Relaxed);
+                let control = &self.slot.control;
+                if current
+                    && control.cancelled_as_failure
+                    && control.cancelled != CancelledAs::Failure
+                {
+                    self.count_in_a_row();
+                }
                 match self.slot.control.cancelled {
                     CancelledAs::Slow if current && self.start != UNTIMED => {
                         // It took at least this long: a lower bound.

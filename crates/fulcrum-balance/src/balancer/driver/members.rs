@@ -13,6 +13,7 @@ use futures_util::future::AbortHandle;
 use tokio::time::Instant;
 
 use super::{Driver, Maker, DRAIN_CHECK};
+use crate::health::ejection::Ejection;
 use crate::slot::{EndpointState, Slot};
 
 pub(super) struct Member<S> {
@@ -24,6 +25,8 @@ pub(super) struct Member<S> {
     pub(super) retry_at: Option<Instant>,
     /// Its make in flight, cancelled if it is removed.
     pub(super) making: Option<AbortHandle>,
+    /// Its record with outlier detection.
+    pub(super) ejection: Ejection,
 }
 
 /// Members in set order, found by id in O(1).
@@ -58,6 +61,10 @@ impl<S> Members<S> {
 
     pub(super) fn at(&self, index: usize) -> &Member<S> {
         &self.list[index]
+    }
+
+    pub(super) fn at_mut(&mut self, index: usize) -> &mut Member<S> {
+        &mut self.list[index]
     }
 
     pub(super) fn iter(&self) -> std::slice::Iter<'_, Member<S>> {
@@ -102,6 +109,7 @@ where
             service: None,
             retry_at: None,
             making: None,
+            ejection: Ejection::default(),
         }
     }
 

@@ -25,7 +25,10 @@
 
 mod hosts;
 mod members;
+mod outliers;
 mod publish;
+
+pub(crate) use outliers::ejection_reason;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -51,6 +54,7 @@ use super::error::panic_message;
 use super::shared::Shared;
 use super::snapshot::Snapshot;
 use crate::control::Control;
+use crate::health::OutlierDetection;
 use crate::pick::Policy;
 use crate::slot::Slot;
 use crate::updates::BoxUpdates;
@@ -138,6 +142,14 @@ pub(crate) struct Driver<S, M> {
     publish_after: Option<Instant>,
     /// How long the last picker rebuild took.
     last_build: Duration,
+    outliers: OutlierDetection,
+    /// When outlier detection's interval next ends.
+    outlier_at: Option<Instant>,
+    /// Percentage of a tier's endpoints that must be healthy, below which
+    /// all of them serve.
+    panic_threshold: f64,
+    /// The last snapshot was published in panic.
+    panic: bool,
     version: u64,
     /// Publishes the stopped snapshot if the driver ends (or is dropped
     /// unstarted) while balancers exist. Last, so it drops last.
@@ -243,6 +255,10 @@ where
             dirty: false,
             publish_after: None,
             last_build: Duration::ZERO,
+            outliers: settings.outliers.clone(),
+            outlier_at: None,
+            panic_threshold: settings.panic_threshold,
+            panic: false,
             version: 0,
             _stop_guard: StopGuard {
                 shared: shared_for_guard,
@@ -324,7 +340,11 @@ where
     fn next_wake(&mut self) -> Option<Instant> {
         // Drop stale backoffs from the top of the heap.
         while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if self.members.get(id).is_some_and(|m| m.retry_at == Some(at)) {
+            if self
+                .members
+                .get(id)
+                .is_some_and(|m| m.retry_at == Some(at) || m.ejection.until() == Some(at))
+            {
                 break;
             }
             self.timers.pop();
@@ -333,7 +353,13 @@ where
         // A spacing that has passed is no timer: the batch publishes.
         let now = Instant::now();
         let publish = self.publish_after.filter(|&at| self.dirty && at > now);
-        [retry, self.drain_at, publish].into_iter().flatten().min()
+        if self.outliers.enabled && self.outlier_at.is_none() && !self.members.is_empty() {
+            self.outlier_at = Some(now + self.outliers.interval);
+        }
+        [retry, self.drain_at, publish, self.outlier_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// `now + delay`, at least 1 ms ahead (a zero backoff must not spin the
@@ -410,10 +436,7 @@ where
             }
             Err(e) => {
                 let slot = member.slot.clone();
-                let failures = slot
-                    .not_ready_streak
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    + 1;
+                let failures = slot.bump_not_ready_streak();
                 let (at, delay) = self.retry_time(failures);
                 tracing::warn!(
                     endpoint = %slot.endpoint,
@@ -449,11 +472,7 @@ where
             .map(|m| m.id)
             .collect();
         for id in &down {
-            let Some(streak) = self.members.get(*id).map(|m| {
-                m.slot
-                    .not_ready_streak
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            }) else {
+            let Some(streak) = self.members.get(*id).map(|m| m.slot.not_ready_streak()) else {
                 continue;
             };
             let (at, delay) = self.retry_time(streak.max(1));
@@ -469,6 +488,7 @@ where
             self.dirty = true;
             self.ask_for_refresh();
         }
+        self.eject_failing_in_a_row();
     }
 
     fn on_timer(&mut self) {
@@ -484,14 +504,20 @@ where
                 break;
             }
             self.timers.pop();
-            if let Some(index) = self
-                .members
-                .index_of(id)
-                .filter(|&i| self.members.at(i).retry_at == Some(at))
-            {
+            let Some(index) = self.members.index_of(id) else {
+                continue;
+            };
+            let m = self.members.at(index);
+            if m.retry_at == Some(at) {
                 self.start_make(index);
                 self.dirty = true;
+            } else if m.ejection.until() == Some(at) {
+                self.readmit(index);
             }
+        }
+        if self.outlier_at.is_some_and(|at| at <= now) {
+            self.outlier_at = None;
+            self.on_outlier_interval();
         }
     }
 }

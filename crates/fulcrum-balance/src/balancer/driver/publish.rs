@@ -54,6 +54,21 @@ where
     S: Clone + Send + Sync + 'static,
     M: Maker<S>,
 {
+    /// Logs entering and leaving panic mode.
+    fn note_panic(&mut self, panic: bool) {
+        if panic != self.panic {
+            self.panic = panic;
+            if panic {
+                tracing::warn!(
+                    threshold = self.panic_threshold,
+                    "too few healthy endpoints: panic mode, every available endpoint serves"
+                );
+            } else {
+                tracing::info!("enough healthy endpoints again: panic mode over");
+            }
+        }
+    }
+
     /// Whether a pending change may be published now.
     pub(super) fn may_publish(&self) -> bool {
         let waiting = self.publish_after.is_some_and(|at| Instant::now() < at);
@@ -75,25 +90,45 @@ where
         let hosts: Vec<Host> = self
             .members
             .iter()
-            .map(|m| Host {
-                priority: m.slot.priority.load(Ordering::Relaxed),
-                weight: m.slot.weight.load(Ordering::Relaxed),
-                available: m.service.is_some() && m.slot.state() == EndpointState::Active,
+            .map(|m| {
+                let state = m.slot.state();
+                Host {
+                    priority: m.slot.priority.load(Ordering::Relaxed),
+                    weight: m.slot.weight.load(Ordering::Relaxed),
+                    available: m.service.is_some()
+                        && matches!(state, EndpointState::Active | EndpointState::Ejected),
+                    healthy: !m.ejection.is_ejected(),
+                }
             })
             .collect();
+        let serving = serving(&hosts, self.panic_threshold);
+        self.note_panic(serving.panic);
         // One pass, so that slots, weights, services and generations stay
         // aligned whatever `serving` returns.
         let mut slots = Vec::new();
         let mut weights = Vec::new();
         let mut services = Vec::new();
         let mut generations = Vec::new();
-        for (i, weight) in serving(&hosts) {
+        let mut serves = vec![false; hosts.len()];
+        for (i, weight) in serving.endpoints {
             let member = self.members.at(i);
             if let Some(service) = &member.service {
+                serves[i] = true;
                 slots.push(member.slot.clone());
                 weights.push(weight);
                 services.push(service.clone());
                 generations.push(member.slot.generation());
+            }
+        }
+        // An ejected endpoint serves only in panic: its state says whether
+        // requests may pick it.
+        for (m, &serves) in self.members.iter().zip(&serves) {
+            if m.ejection.is_ejected() {
+                if serves {
+                    m.slot.readmit();
+                } else {
+                    m.slot.eject();
+                }
             }
         }
         let slots: Arc<[Arc<Slot>]> = slots.into();
@@ -170,6 +205,7 @@ where
             stopped: false,
             discovery_error: self.discovered.error.clone(),
             version,
+            panic: self.panic,
             picker_panicked: Default::default(),
         }));
         self.control.published(version);
