@@ -178,7 +178,7 @@ async fn a_backend_that_hangs_is_ejected() {
         &lb,
         4,
         100,
-        Duration::from_millis(500),
+        Duration::from_secs(2),
         Duration::from_secs(20),
         never,
     )
@@ -233,6 +233,11 @@ async fn four_of_five_failing_the_maximum_ejection_percentage_and_the_panic_thre
         all_four,
     )
     .await;
+    // The driver publishes the panic right after the fourth ejection.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lb.stats().panic && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let s = lb.stats();
     assert_eq!((s.ejected, s.panic), (4, true), "{s:?}");
     let before: u64 = backends[1..].iter().map(Backend::hits).sum();
@@ -285,13 +290,20 @@ async fn four_of_five_failing_the_maximum_ejection_percentage_and_the_panic_thre
 }
 
 /// Retries off: a backend killed under load costs at most the requests in
-/// flight on it at the moment plus the consecutive-failure threshold.
+/// flight on it at the moment plus the consecutive-failure threshold. (Its
+/// first refused connection takes it out of service; a long backoff keeps
+/// it out for the rest of the run, as a dead process stays dead.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_killed_under_load_costs_at_most_its_requests_in_flight() {
     for policy in ["round-robin", "p2c", "ewma"] {
         let ok = Behaviour::Delay(Duration::from_millis(2));
         let backends = start(&[ok, ok, ok]).await;
-        let lb = builder(&backends, policy).build(http_maker());
+        let lb = builder(&backends, policy)
+            .backoff(fulcrum::Backoff {
+                base: Duration::from_secs(60),
+                max: Duration::from_secs(60),
+            })
+            .build(http_maker());
         lb.ready_all(Duration::from_secs(5)).await.unwrap();
         let victim = backends[2].addr;
         let load_task = {
@@ -318,5 +330,29 @@ async fn a_backend_killed_under_load_costs_at_most_its_requests_in_flight() {
         assert!(sent > 1000);
         // In flight at the kill (at most 8, the callers) and the threshold.
         assert!(failed <= 8 + 5, "{policy}: {failed} failed");
+    }
+}
+
+/// A response body dropped half-read is not a failure for outlier
+/// detection: the endpoint answered. (Checking a status and dropping the
+/// body is common.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_dropped_half_read_eject_nobody() {
+    let backends = start(&[Behaviour::Stream(3), Behaviour::Stream(3)]).await;
+    let mut lb = builder(&backends, "round-robin").build(http_maker());
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    for _ in 0..12 {
+        let response = lb.ready().await.unwrap().call(get("/")).await.unwrap();
+        assert!(response.status().is_success());
+        drop(response);
+    }
+    let s = lb.stats();
+    for b in &backends {
+        let e = s.endpoint(b.addr).unwrap();
+        assert_eq!(
+            (e.cancelled, e.ejections, e.failures_in_a_row),
+            (6, 0, 0),
+            "{e:?}"
+        );
     }
 }

@@ -78,9 +78,16 @@ async fn a_backend_that_resets_connections_gives_typed_errors_and_no_hang() {
             Err(other) => panic!("unexpected error: {other}"),
         }
     }
-    assert_eq!((ok, failed), (10, 10));
+    // Five failures in a row eject it (outlier detection); the good one
+    // serves the rest.
+    assert_eq!((ok, failed), (15, 5));
     let stats = lb.stats();
-    assert_eq!(stats.endpoint(reset.addr).unwrap().failures, 10);
+    let reset_stats = stats.endpoint(reset.addr).unwrap();
+    assert_eq!(reset_stats.failures, 5);
+    assert_eq!(
+        reset_stats.ejected,
+        Some(fulcrum::health::EjectionReason::ConsecutiveFailures)
+    );
     assert_eq!(stats.endpoint(good.addr).unwrap().failures, 0);
 }
 

@@ -11,7 +11,8 @@ use crate::classify::CancelledAs;
 
 #[derive(Debug)]
 pub(crate) struct Control {
-    /// Request path → driver: an endpoint was taken out of service.
+    /// Request path → driver: an endpoint was taken out of service, or
+    /// failed the outlier threshold in a row.
     pub(crate) notify_driver: Notify,
     /// `version << DOWN_BITS | down`: the version of the snapshot published
     /// last, and how many of its ready endpoints were taken out of service

@@ -75,6 +75,8 @@ pub(crate) struct Slot {
     pub(crate) total: Option<Arc<AtomicU64>>,
     pub(crate) failures: AtomicU64,
     pub(crate) cancelled: AtomicU64,
+    /// Cancelled before any answer, when outlier detection counts those.
+    pub(crate) abandoned: AtomicU64,
     pub(crate) overloads: AtomicU64,
     /// The version of the snapshot that lists it as ready (see
     /// [`Control::down`]).
@@ -113,6 +115,7 @@ impl Slot {
     ) -> Self {
         Slot {
             cancelled: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
             ready_in: AtomicU64::new(0),
             control,
@@ -189,17 +192,28 @@ impl Slot {
     /// Request path: the service of `generation` failed readiness. True if
     /// this call took the endpoint out of service (the driver must be told);
     /// false if it already was, or if the failing service is an old one.
+    #[cfg(test)]
     pub(crate) fn mark_not_ready(&self, generation: u32) -> bool {
-        let active = (generation << GENERATION_SHIFT) | EndpointState::Active as u32;
+        self.take_down(generation) == Some(EndpointState::Active)
+    }
+
+    /// Moves the service of `generation` from active or ejected (an
+    /// ejected endpoint's broken service must be made afresh too) to
+    /// unavailable; the state it was in, if this call moved it.
+    fn take_down(&self, generation: u32) -> Option<EndpointState> {
         let down = (generation << GENERATION_SHIFT) | EndpointState::Unavailable as u32;
-        let took_down = self
-            .state
-            .compare_exchange(active, down, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if took_down {
+        let moved = [EndpointState::Active, EndpointState::Ejected]
+            .into_iter()
+            .find(|&from| {
+                let from_bits = (generation << GENERATION_SHIFT) | from as u32;
+                self.state
+                    .compare_exchange(from_bits, down, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            });
+        if moved.is_some() {
             self.streaks.fetch_add(1, Ordering::Relaxed);
         }
-        took_down
+        moved
     }
 
     /// Request path: the service of `generation` failed (readiness, or a
@@ -207,13 +221,16 @@ impl Slot {
     /// driver, which backs it off and asks discovery to look again. True if
     /// this call took it out.
     pub(crate) fn take_out_of_service(&self, generation: u32) -> bool {
-        let newly_down = self.mark_not_ready(generation);
-        if newly_down {
+        let Some(was) = self.take_down(generation) else {
+            return false;
+        };
+        if was == EndpointState::Active {
+            // It was pickable in the current snapshot.
             self.control
                 .count_down(self.ready_in.load(Ordering::Acquire));
-            self.control.notify_driver.notify_one();
         }
-        newly_down
+        self.control.notify_driver.notify_one();
+        true
     }
 
     /// Request path: the endpoint served a request; its streak of being
@@ -331,12 +348,12 @@ mod tests {
         assert!(s.eject());
         assert_eq!((s.state(), s.generation()), (EndpointState::Ejected, 1));
         assert!(!s.serves(1) && !s.is_active());
-        assert!(
-            !s.mark_not_ready(1),
-            "an ejected endpoint is not taken down"
-        );
         assert!(s.readmit());
         assert!(s.serves(1));
+        // An ejected endpoint whose service fails is made afresh too.
+        assert!(s.eject());
+        assert!(s.take_out_of_service(1));
+        assert_eq!(s.state(), EndpointState::Unavailable);
     }
 
     #[test]

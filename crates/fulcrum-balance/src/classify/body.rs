@@ -54,7 +54,8 @@ impl<B> fmt::Debug for TrackedBody<B> {
 
 impl<B: Body> TrackedBody<B> {
     /// `inner`, finishing `completion` with `outcome` at its end.
-    pub fn new(inner: B, completion: Completion, outcome: Outcome) -> Self {
+    pub fn new(inner: B, mut completion: Completion, outcome: Outcome) -> Self {
+        completion.mark_answered();
         TrackedBody {
             empty: inner.is_end_stream(),
             inner,

@@ -49,6 +49,9 @@ pub struct Completion {
     sent: bool,
     /// The balancer keeps a total in-flight count (bounded load).
     counts_total: bool,
+    /// Its response arrived (a body is being read): dropped now, the
+    /// endpoint did answer, and outlier detection does not count it.
+    answered: bool,
 }
 
 impl fmt::Debug for Completion {
@@ -77,6 +80,7 @@ impl Completion {
             done: false,
             sent: false,
             counts_total,
+            answered: false,
         }
     }
 
@@ -84,6 +88,12 @@ impl Completion {
     #[inline]
     pub(crate) fn mark_sent(&mut self) {
         self.sent = true;
+    }
+
+    /// Its response arrived; what remains is reading the body.
+    #[cfg(feature = "http")]
+    pub(crate) fn mark_answered(&mut self) {
+        self.answered = true;
     }
 
     /// The endpoint the request went to.
@@ -147,7 +157,11 @@ impl Completion {
     fn count_in_a_row(&self) {
         if self.slot.control.failures_to_eject > 0 {
             let n = self.slot.count_failure();
-            self.slot.control.failed_in_a_row(n);
+            // Only an active endpoint can be ejected: the driver is not
+            // woken for one that is out already.
+            if self.slot.is_active() {
+                self.slot.control.failed_in_a_row(n);
+            }
         }
     }
 
@@ -191,12 +205,17 @@ impl Completion {
             }
             Outcome::Cancelled => {
                 self.slot.cancelled.fetch_add(1, Ordering::Relaxed);
+                // Abandoned before any answer: for outlier detection, a
+                // failure (an endpoint that hangs is an outlier).
                 let control = &self.slot.control;
-                if current
+                if !self.answered
                     && control.cancelled_as_failure
                     && control.cancelled != CancelledAs::Failure
                 {
-                    self.count_in_a_row();
+                    self.slot.abandoned.fetch_add(1, Ordering::Relaxed);
+                    if current {
+                        self.count_in_a_row();
+                    }
                 }
                 match self.slot.control.cancelled {
                     CancelledAs::Slow if current && self.start != UNTIMED => {

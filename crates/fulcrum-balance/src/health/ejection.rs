@@ -56,9 +56,10 @@ impl Ejection {
         self.multiplier = self.multiplier.saturating_add(1);
         let full = od.ejection_time(self.multiplier);
         let length = full / 2 + (full / 2).mul_f64(rng.f64());
+        // Lengths are at most a year (the setters clamp them).
         let until = now
             .checked_add(length)
-            .unwrap_or_else(|| now + od.max_ejection);
+            .unwrap_or_else(|| now + Duration::from_secs(86_400));
         self.until = Some((until, reason));
         (until, length)
     }

@@ -5,11 +5,20 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 
+/// "Never" is a year, not an overflow.
+const LONGEST: Duration = Duration::from_secs(365 * 86_400);
+
+/// The shortest interval: evaluating every member more often would keep
+/// the driver busy.
+const SHORTEST_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Passive outlier detection: endpoints that fail more than their peers are
 /// ejected (taken out of the picking set, their connections kept) for a
-/// while, then re-admitted.
+/// while, then re-admitted. On by default.
 ///
-/// Three detectors, with the defaults of Envoy and gRPC (A50):
+/// Three detectors, with Envoy's defaults and gRPC's (A50) semantics;
+/// unlike Envoy (where failure percentage is off unless enforced) all
+/// three are on:
 ///
 /// * **consecutive failures** (5): ejected at the fifth failure in a row;
 ///   any success resets the count;
@@ -34,9 +43,10 @@ use super::error::ConfigError;
 ///
 /// Failures are what the balancer's classifier says they are (errors,
 /// 5xx, `UNAVAILABLE`…). A request the caller abandoned (dropped, timed
-/// out above the balancer) counts as a failure here by default
-/// ([`cancelled_as_failure`](Self::cancelled_as_failure)): an endpoint that
-/// hangs is an outlier too. Overloaded answers (429 with `Retry-After`) are
+/// out above the balancer) before its response arrived counts as a failure
+/// here by default ([`cancelled_as_failure`](Self::cancelled_as_failure)):
+/// an endpoint that hangs is an outlier too. A response body dropped
+/// half-read does not count: the endpoint did answer. Overloaded answers (429 with `Retry-After`) are
 /// not failures: they raise the endpoint's cost instead.
 ///
 /// ```
@@ -103,26 +113,28 @@ impl OutlierDetection {
         self
     }
 
-    /// How often success rates and failure percentages are evaluated (10 s).
+    /// How often success rates and failure percentages are evaluated (10 s;
+    /// at most a year, and at least 10 ms).
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval;
+        self.interval = interval.min(LONGEST);
         self
     }
 
-    /// The first ejection's length (30 s); each further one doubles it.
+    /// The first ejection's length (30 s; at most a year): an ejection
+    /// lasts between half of it and all of it; each further one doubles.
     pub fn base_ejection(mut self, base: Duration) -> Self {
-        self.base_ejection = base;
+        self.base_ejection = base.min(LONGEST);
         self
     }
 
-    /// The longest ejection (300 s).
+    /// The longest ejection (300 s; at most a year).
     pub fn max_ejection(mut self, max: Duration) -> Self {
-        self.max_ejection = max;
+        self.max_ejection = max.min(LONGEST);
         self
     }
 
     /// At most this percentage of the set is ejected at once (10); at
-    /// least one endpoint always may be.
+    /// least one endpoint always may be, unless it is 0 (none).
     pub fn max_ejection_percent(mut self, percent: u32) -> Self {
         self.max_ejection_percent = percent;
         self
@@ -170,7 +182,8 @@ impl OutlierDetection {
         self
     }
 
-    /// Whether a request the caller abandoned counts as a failure (true).
+    /// Whether a request the caller abandoned before its response arrived
+    /// counts as a failure (true).
     pub fn cancelled_as_failure(mut self, yes: bool) -> Self {
         self.cancelled_as_failure = yes;
         self
@@ -183,6 +196,15 @@ impl OutlierDetection {
         }
         if self.interval.is_zero() {
             return Err(ConfigError::zero("outlier detection interval"));
+        }
+        if self.interval < SHORTEST_INTERVAL {
+            return Err(ConfigError::invalid(
+                "outlier detection interval",
+                format!(
+                    "{:?} is shorter than {SHORTEST_INTERVAL:?}; give a longer one",
+                    self.interval
+                ),
+            ));
         }
         if self.base_ejection.is_zero() {
             return Err(ConfigError::zero("base ejection time"));
@@ -222,6 +244,9 @@ impl OutlierDetection {
 
     /// How many endpoints of a set of `members` may be ejected at once.
     pub(crate) fn max_ejected(&self, members: usize) -> usize {
+        if self.max_ejection_percent == 0 {
+            return 0;
+        }
         (members * self.max_ejection_percent as usize / 100).max(1)
     }
 
@@ -386,6 +411,7 @@ mod tests {
         );
         let od = od.max_ejection_percent(100);
         assert_eq!(od.max_ejected(5), 5);
+        assert_eq!(od.max_ejection_percent(0).max_ejected(5), 0);
     }
 
     #[test]
@@ -402,6 +428,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("shorter"));
+        let fast = OutlierDetection::default().interval(Duration::from_millis(1));
+        assert!(fast
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("shorter than 10ms"));
+        let never = OutlierDetection::default()
+            .interval(Duration::MAX)
+            .base_ejection(Duration::MAX)
+            .max_ejection(Duration::MAX);
+        assert!(never.validate().is_ok());
+        assert!(never.ejection_time(u32::MAX) <= LONGEST);
         let pct = OutlierDetection::default().failure_percent(Some(101));
         assert!(pct
             .validate()

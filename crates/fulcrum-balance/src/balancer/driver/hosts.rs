@@ -46,7 +46,12 @@ pub(crate) fn serving(hosts: &[Host], panic_threshold: f64) -> Serving {
         .iter()
         .filter(|h| h.priority == tier && good(h))
         .count();
-    let panic = (healthy as f64) < panic_threshold / 100.0 * in_tier as f64;
+    // Panic matters only when it adds an ejected endpoint: endpoints still
+    // being made, or backing off, cannot serve anyway.
+    let panic = (healthy as f64) < panic_threshold / 100.0 * in_tier as f64
+        && hosts
+            .iter()
+            .any(|h| h.priority == tier && h.available && !h.healthy);
     let candidate = |h: &Host| h.priority == tier && if panic { h.available } else { good(h) };
     let any_positive = hosts.iter().any(|h| candidate(h) && h.weight > 0);
     let endpoints = hosts
@@ -127,10 +132,13 @@ mod tests {
         let s = super::serving(&hosts, 0.0);
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], false));
         // Endpoints without a service count against the tier's health
-        // but cannot serve even in panic.
+        // but cannot serve even in panic: no panic without an ejected one.
         let hosts = [host(0, 1, true), host(0, 1, false), host(0, 1, false)];
         let s = super::serving(&hosts, 50.0);
-        assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], true));
+        assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], false));
+        let hosts = [host(0, 1, true), host(0, 1, false), ejected(0)];
+        let s = super::serving(&hosts, 50.0);
+        assert_eq!((s.endpoints, s.panic), (vec![(0, 1), (2, 1)], true));
     }
 
     #[test]

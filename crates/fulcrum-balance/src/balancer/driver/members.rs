@@ -128,6 +128,7 @@ where
             making.abort();
         }
         member.slot.set_state(EndpointState::Draining);
+        member.slot.ejection_reason.store(0, Ordering::Relaxed);
         if member.slot.in_flight.get() > 0 {
             self.draining.push(member.slot);
             self.drain_at

@@ -430,6 +430,7 @@ where
                     // samples (failures, timeouts) describe a connection
                     // that is gone; it starts over like a new endpoint.
                     member.slot.ewma.reset();
+                    member.slot.forget_failures();
                 }
                 member.service = Some(service);
                 member.slot.install();
@@ -499,6 +500,7 @@ where
             self.dirty |= before != self.draining.len();
             self.drain_at = (!self.draining.is_empty()).then(|| now + DRAIN_CHECK);
         }
+        let mut readmitted = false;
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if at > now {
                 break;
@@ -513,7 +515,13 @@ where
                 self.dirty = true;
             } else if m.ejection.until() == Some(at) {
                 self.readmit(index);
+                readmitted = true;
             }
+        }
+        if readmitted {
+            // Room under the maximum ejection percentage: endpoints
+            // failing in a row that it refused may be ejected now.
+            self.eject_failing_in_a_row();
         }
         if self.outlier_at.is_some_and(|at| at <= now) {
             self.outlier_at = None;

@@ -38,14 +38,8 @@ where
     /// The cumulative answers of an endpoint, as outlier detection counts
     /// them.
     fn cumulative_answers(&self, slot: &Slot) -> Answers {
-        let failed = slot.failures.load(Ordering::Relaxed)
-            + if self.control.cancelled_as_failure
-                && self.control.cancelled != crate::CancelledAs::Failure
-            {
-                slot.cancelled.load(Ordering::Relaxed)
-            } else {
-                0
-            };
+        // `abandoned` counts only when cancellations count as failures.
+        let failed = slot.failures.load(Ordering::Relaxed) + slot.abandoned.load(Ordering::Relaxed);
         Answers {
             total: slot.in_flight.finished(),
             failed,
