@@ -87,6 +87,19 @@ fn never(_: &Lb) -> bool {
     false
 }
 
+/// [`load`] to the end: 2 s per request, 20 s in all.
+async fn steady(lb: &Lb, tasks: usize, per_task: usize) -> (u64, u64) {
+    load(
+        lb,
+        tasks,
+        per_task,
+        Duration::from_secs(2),
+        Duration::from_secs(20),
+        never,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_failing_30_percent_is_ejected_by_success_rate_and_one_failing_1_percent_is_not()
 {
@@ -125,15 +138,7 @@ async fn a_backend_failing_30_percent_is_ejected_by_success_rate_and_one_failing
     assert_eq!(stats.ejected, 1);
     // Ejected for 15–30 s: it gets nothing now.
     let before = backends[5].hits();
-    let (more, failed) = load(
-        &lb,
-        4,
-        100,
-        Duration::from_secs(2),
-        Duration::from_secs(20),
-        never,
-    )
-    .await;
+    let (more, failed) = steady(&lb, 4, 100).await;
     assert_eq!(
         backends[5].hits(),
         before,
@@ -174,15 +179,7 @@ async fn a_backend_that_hangs_is_ejected() {
     // The threshold, the requests in flight on it when it was ejected (at
     // most one per caller), and those dispatched while the driver acted.
     assert!(failed <= 5 + 4 + 3, "{failed} timed out");
-    let (more, failed) = load(
-        &lb,
-        4,
-        100,
-        Duration::from_secs(2),
-        Duration::from_secs(20),
-        never,
-    )
-    .await;
+    let (more, failed) = steady(&lb, 4, 100).await;
     assert_eq!((more, failed), (400, 0));
 }
 
@@ -199,15 +196,7 @@ async fn four_of_five_failing_the_maximum_ejection_percentage_and_the_panic_thre
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
     let mut max_ejected = 0;
     for _ in 0..10 {
-        load(
-            &lb,
-            4,
-            25,
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-            never,
-        )
-        .await;
+        steady(&lb, 4, 25).await;
         let s = lb.stats();
         max_ejected = max_ejected.max(s.ejected);
         assert!(!s.panic);
@@ -241,15 +230,7 @@ async fn four_of_five_failing_the_maximum_ejection_percentage_and_the_panic_thre
     let s = lb.stats();
     assert_eq!((s.ejected, s.panic), (4, true), "{s:?}");
     let before: u64 = backends[1..].iter().map(Backend::hits).sum();
-    load(
-        &lb,
-        2,
-        50,
-        Duration::from_secs(2),
-        Duration::from_secs(10),
-        never,
-    )
-    .await;
+    steady(&lb, 2, 50).await;
     let after: u64 = backends[1..].iter().map(Backend::hits).sum();
     assert!(
         after - before >= 40,
@@ -277,15 +258,7 @@ async fn four_of_five_failing_the_maximum_ejection_percentage_and_the_panic_thre
     .await;
     let s = lb.stats();
     assert_eq!((s.ejected, s.panic), (4, false));
-    let (sent, failed) = load(
-        &lb,
-        2,
-        50,
-        Duration::from_secs(2),
-        Duration::from_secs(10),
-        never,
-    )
-    .await;
+    let (sent, failed) = steady(&lb, 2, 50).await;
     assert_eq!((sent, failed), (100, 0));
 }
 
@@ -308,17 +281,7 @@ async fn a_backend_killed_under_load_costs_at_most_its_requests_in_flight() {
         let victim = backends[2].addr;
         let load_task = {
             let lb = lb.clone();
-            tokio::spawn(async move {
-                load(
-                    &lb,
-                    8,
-                    400,
-                    Duration::from_secs(2),
-                    Duration::from_secs(30),
-                    never,
-                )
-                .await
-            })
+            tokio::spawn(async move { steady(&lb, 8, 400).await })
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
         let in_flight = lb.stats().endpoint(victim).unwrap().in_flight;
