@@ -87,6 +87,26 @@ fn never(_: &Lb) -> bool {
     false
 }
 
+/// [`load`] until the endpoint at `addr` has been ejected.
+async fn until_ejected(
+    lb: &Lb,
+    addr: std::net::SocketAddr,
+    tasks: usize,
+    per_task: usize,
+    timeout: Duration,
+) -> (u64, u64) {
+    let ejected = move |lb: &Lb| lb.stats().endpoint(addr).unwrap().ejections > 0;
+    load(
+        lb,
+        tasks,
+        per_task,
+        timeout,
+        Duration::from_secs(20),
+        ejected,
+    )
+    .await
+}
+
 /// [`load`] to the end: 2 s per request, 20 s in all.
 async fn steady(lb: &Lb, tasks: usize, per_task: usize) -> (u64, u64) {
     load(
@@ -117,16 +137,7 @@ async fn a_backend_failing_30_percent_is_ejected_by_success_rate_and_one_failing
         .unwrap()
         .build(http_maker());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
-    let ejected = move |lb: &Lb| lb.stats().endpoint(thirty).unwrap().ejections > 0;
-    let (sent, _) = load(
-        &lb,
-        6,
-        2_000,
-        Duration::from_secs(2),
-        Duration::from_secs(20),
-        ejected,
-    )
-    .await;
+    let (sent, _) = until_ejected(&lb, thirty, 6, 2_000, Duration::from_secs(2)).await;
     let stats = lb.stats();
     let (s1, s30) = (
         stats.endpoint(one).unwrap(),
@@ -158,16 +169,7 @@ async fn a_backend_that_hangs_is_ejected() {
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
     // The callers give up after 100 ms: cancelled requests count as
     // failures for outlier detection.
-    let ejected = move |lb: &Lb| lb.stats().endpoint(hung).unwrap().ejections > 0;
-    let (sent, failed) = load(
-        &lb,
-        4,
-        500,
-        Duration::from_millis(100),
-        Duration::from_secs(20),
-        ejected,
-    )
-    .await;
+    let (sent, failed) = until_ejected(&lb, hung, 4, 500, Duration::from_millis(100)).await;
     let s = lb.stats();
     let hs = s.endpoint(hung).unwrap();
     eprintln!("{failed} of {sent} timed out before the ejection: {hs:?}");

@@ -92,7 +92,8 @@ pub struct EndpointStats {
     pub ejected: Option<EjectionReason>,
     /// How often outlier detection has ejected it.
     pub ejections: u64,
-    /// Failures in a row, ended by a success.
+    /// Failures in a row, ended by a success (counted while the
+    /// consecutive-failure detector is on).
     pub failures_in_a_row: u32,
 }
 
