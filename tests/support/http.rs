@@ -49,6 +49,9 @@ fn full(text: String) -> http_body_util::combinators::BoxBody<Bytes, Infallible>
 pub struct Backend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicU64>,
+    /// What `GET /health` answers: 200 while true, 503 otherwise. Health
+    /// checks are not counted as hits.
+    pub healthy: Arc<std::sync::atomic::AtomicBool>,
     task: tokio::task::JoinHandle<()>,
     killed: tokio::sync::watch::Sender<bool>,
 }
@@ -72,6 +75,8 @@ impl Backend {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let health = healthy.clone();
         let (killed, kill) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -79,6 +84,7 @@ impl Backend {
                     continue;
                 };
                 let hits = counter.clone();
+                let health = health.clone();
                 let mut kill = kill.clone();
                 tokio::spawn(async move {
                     if let Behaviour::Reset = behaviour {
@@ -88,9 +94,22 @@ impl Backend {
                         drop(stream);
                         return;
                     }
-                    let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let hits = hits.clone();
+                        let health = health.clone();
                         async move {
+                            if req.uri().path() == "/health" {
+                                let status = if health.load(Ordering::Relaxed) {
+                                    StatusCode::OK
+                                } else {
+                                    StatusCode::SERVICE_UNAVAILABLE
+                                };
+                                let response = Response::builder()
+                                    .status(status)
+                                    .body(full(String::new()))
+                                    .unwrap();
+                                return Ok::<_, Infallible>(response);
+                            }
                             let n = hits.fetch_add(1, Ordering::Relaxed);
                             let response = match behaviour {
                                 Behaviour::Failing(p) if n * u64::from(p) % 100 >= u64::from(p) => {
@@ -135,6 +154,7 @@ impl Backend {
         Some(Backend {
             addr,
             hits,
+            healthy,
             task,
             killed,
         })
@@ -215,4 +235,23 @@ where
 
 pub fn get(path: &str) -> Request<Empty<Bytes>> {
     Request::get(path).body(Empty::new()).unwrap()
+}
+
+/// A health check for the tests: `GET /health` on the endpoint, healthy on
+/// 2xx. (The HTTP probe users get ships with the HTTP integration.)
+pub fn health_probe() -> impl fulcrum::health::Probe {
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    move |ep: &Endpoint| -> fulcrum::health::ProbeFuture {
+        let uri: hyper::Uri = format!("http://{}/health", ep.addr()).parse().unwrap();
+        let request = client.request(Request::get(uri).body(Empty::new()).unwrap());
+        Box::pin(async move {
+            let status = request.await?.status();
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("/health answered {status}").into())
+            }
+        })
+    }
 }

@@ -14,10 +14,11 @@ use crate::control::Control;
 
 /// Where an endpoint is in its life cycle.
 ///
-/// `Warming → Active ⇄ Unavailable`, `Active ⇄ Ejected`, and `→ Draining →
-/// gone` when discovery removes it. Only discovery removes an endpoint;
-/// failures only make it unavailable for a backoff (its service failed) or
-/// eject it for a while (it answers, but fails more than its peers).
+/// `Warming → Active ⇄ Unavailable`, `Active ⇄ Ejected`, `Active ⇄
+/// Unhealthy`, and `→ Draining → gone` when discovery removes it. Only
+/// discovery removes an endpoint; failures only make it unavailable for a
+/// backoff (its service failed), eject it for a while (it answers, but
+/// fails more than its peers), or hold it out until its probe passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -34,6 +35,10 @@ pub enum EndpointState {
     /// Ejected by outlier detection: its service is kept, but it takes no
     /// new requests (unless the tier is in panic) until re-admitted.
     Ejected,
+    /// Down by its active health check: its service is kept, but it takes
+    /// no new requests (unless the tier is in panic) until its probe
+    /// passes again.
+    Unhealthy,
 }
 
 impl EndpointState {
@@ -43,7 +48,8 @@ impl EndpointState {
             1 => EndpointState::Active,
             2 => EndpointState::Unavailable,
             3 => EndpointState::Draining,
-            _ => EndpointState::Ejected,
+            4 => EndpointState::Ejected,
+            _ => EndpointState::Unhealthy,
         }
     }
 }
@@ -85,6 +91,11 @@ pub(crate) struct Slot {
     /// How often outlier detection ejected it, and why the last time.
     pub(crate) ejections: AtomicU64,
     pub(crate) ejection_reason: AtomicU32,
+    /// Active health checks: the verdict (0 not probed, 1 healthy, 2
+    /// unhealthy) and the probes passed and failed.
+    probe_verdict: AtomicU32,
+    pub(crate) probes_passed: AtomicU64,
+    pub(crate) probes_failed: AtomicU64,
     /// Configured weight and priority; discovery may change them in place.
     pub(crate) weight: AtomicU32,
     pub(crate) priority: AtomicU32,
@@ -129,6 +140,9 @@ impl Slot {
             streaks: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             ejection_reason: AtomicU32::new(0),
+            probe_verdict: AtomicU32::new(0),
+            probes_passed: AtomicU64::new(0),
+            probes_failed: AtomicU64::new(0),
             total,
             owner,
         }
@@ -197,19 +211,23 @@ impl Slot {
         self.take_down(generation) == Some(EndpointState::Active)
     }
 
-    /// Moves the service of `generation` from active or ejected (an
-    /// ejected endpoint's broken service must be made afresh too) to
-    /// unavailable; the state it was in, if this call moved it.
+    /// Moves the service of `generation` from active or held out (an
+    /// ejected or unhealthy endpoint's broken service must be made afresh
+    /// too) to unavailable; the state it was in, if this call moved it.
     fn take_down(&self, generation: u32) -> Option<EndpointState> {
         let down = (generation << GENERATION_SHIFT) | EndpointState::Unavailable as u32;
-        let moved = [EndpointState::Active, EndpointState::Ejected]
-            .into_iter()
-            .find(|&from| {
-                let from_bits = (generation << GENERATION_SHIFT) | from as u32;
-                self.state
-                    .compare_exchange(from_bits, down, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            });
+        let moved = [
+            EndpointState::Active,
+            EndpointState::Ejected,
+            EndpointState::Unhealthy,
+        ]
+        .into_iter()
+        .find(|&from| {
+            let from_bits = (generation << GENERATION_SHIFT) | from as u32;
+            self.state
+                .compare_exchange(from_bits, down, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        });
         if moved.is_some() {
             self.streaks.fetch_add(1, Ordering::Relaxed);
         }
@@ -281,15 +299,50 @@ impl Slot {
             .is_ok()
     }
 
-    /// Driver: re-admits the endpoint if it is ejected. True if it was.
+    /// Driver: re-admits the endpoint if it is held out (ejected or
+    /// unhealthy). True if it was.
     pub(crate) fn readmit(&self) -> bool {
         self.state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                (v & STATE_MASK == EndpointState::Ejected as u32)
-                    .then_some((v & !STATE_MASK) | EndpointState::Active as u32)
+                is_held_out(v).then_some((v & !STATE_MASK) | EndpointState::Active as u32)
             })
             .is_ok()
     }
+
+    /// Driver: holds the endpoint out of service as `state` (ejected or
+    /// unhealthy) if it is active or already held out.
+    pub(crate) fn hold_out(&self, state: EndpointState) {
+        debug_assert!(matches!(
+            state,
+            EndpointState::Ejected | EndpointState::Unhealthy
+        ));
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v & STATE_MASK == EndpointState::Active as u32 || is_held_out(v))
+                    .then_some((v & !STATE_MASK) | state as u32)
+            });
+    }
+
+    /// Driver: the probe's verdict, for stats.
+    pub(crate) fn set_probe_verdict(&self, healthy: bool) {
+        self.probe_verdict
+            .store(if healthy { 1 } else { 2 }, Ordering::Relaxed);
+    }
+
+    /// Its probe's verdict, if it is probed.
+    pub(crate) fn probe_verdict(&self) -> Option<bool> {
+        match self.probe_verdict.load(Ordering::Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+}
+
+fn is_held_out(state: u32) -> bool {
+    let s = state & STATE_MASK;
+    s == EndpointState::Ejected as u32 || s == EndpointState::Unhealthy as u32
 }
 
 #[cfg(test)]
@@ -352,6 +405,24 @@ mod tests {
         assert!(s.serves(1));
         // An ejected endpoint whose service fails is made afresh too.
         assert!(s.eject());
+        assert!(s.take_out_of_service(1));
+        assert_eq!(s.state(), EndpointState::Unavailable);
+    }
+
+    #[test]
+    fn an_unhealthy_endpoint_is_held_out_until_readmitted() {
+        let s = slot();
+        s.hold_out(EndpointState::Unhealthy);
+        assert_eq!(s.state(), EndpointState::Warming, "only an active one");
+        s.install();
+        s.hold_out(EndpointState::Unhealthy);
+        assert!(!s.serves(1) && !s.is_active());
+        assert!(!s.eject(), "outlier detection ejects only active endpoints");
+        s.hold_out(EndpointState::Ejected);
+        assert_eq!(s.state(), EndpointState::Ejected);
+        assert!(s.readmit());
+        assert!(s.serves(1));
+        s.hold_out(EndpointState::Unhealthy);
         assert!(s.take_out_of_service(1));
         assert_eq!(s.state(), EndpointState::Unavailable);
     }

@@ -39,6 +39,8 @@ pub struct Stats {
     pub panic: bool,
     /// Endpoints ejected by outlier detection now.
     pub ejected: usize,
+    /// Endpoints down by their active health check now.
+    pub unhealthy: usize,
     /// The last discovery error, if the latest discovery attempt failed.
     pub discovery_error: Option<String>,
     /// Every endpoint of the current set, then those still draining.
@@ -95,6 +97,14 @@ pub struct EndpointStats {
     /// Failures in a row, ended by a success (counted while the
     /// consecutive-failure detector is on).
     pub failures_in_a_row: u32,
+    /// What its active health check says (`None` without health checks,
+    /// or once it has left the set). In panic an unhealthy endpoint
+    /// serves: its state is then `active`.
+    pub probe_healthy: Option<bool>,
+    /// Probes it passed.
+    pub probes_passed: u64,
+    /// Probes it failed (errors, timeouts, panics).
+    pub probes_failed: u64,
 }
 
 impl EndpointStats {
@@ -114,6 +124,9 @@ impl EndpointStats {
             ejected: ejection_reason(slot),
             ejections: slot.ejections.load(Ordering::Relaxed),
             failures_in_a_row: slot.failures_in_a_row(),
+            probe_healthy: slot.probe_verdict(),
+            probes_passed: slot.probes_passed.load(Ordering::Relaxed),
+            probes_failed: slot.probes_failed.load(Ordering::Relaxed),
         }
     }
 }

@@ -15,7 +15,7 @@ use super::shared::Shared;
 use super::Balancer;
 use crate::classify::{CancelledAs, DefaultClassify};
 use crate::control::Control;
-use crate::health::{ConfigError, OutlierDetection};
+use crate::health::{ConfigError, HealthChecks, OutlierDetection};
 use crate::key::NoKey;
 use crate::pick::{self, Policy, UnknownPolicy};
 use crate::updates::{BoxUpdates, Updates};
@@ -268,6 +268,24 @@ impl<K, C> Builder<K, C> {
             return Err(ConfigError::percent("panic threshold", percent));
         }
         self.settings.panic_threshold = percent;
+        Ok(self)
+    }
+
+    /// Active health checks: the driver probes every endpoint on an
+    /// interval and holds out those whose probe fails ([`HealthChecks`];
+    /// off by default). Settings that cannot work are an error here.
+    ///
+    /// ```
+    /// use fulcrum_balance::{health::HealthChecks, Balancer};
+    ///
+    /// let err = Balancer::builder()
+    ///     .health_checks(HealthChecks::tcp_connect().rise(0))
+    ///     .unwrap_err();
+    /// assert_eq!(err.setting(), "probe rise");
+    /// ```
+    pub fn health_checks(mut self, checks: HealthChecks) -> Result<Self, ConfigError> {
+        checks.validate()?;
+        self.settings.checks = Some(checks);
         Ok(self)
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use fulcrum_core::load::EwmaConfig;
 
 use crate::classify::CancelledAs;
-use crate::health::OutlierDetection;
+use crate::health::{HealthChecks, OutlierDetection};
 use crate::pick::Policy;
 
 /// Exponential backoff with jitter for endpoints that failed readiness or
@@ -56,6 +56,7 @@ pub(crate) struct Settings {
     pub(crate) seed: Option<u64>,
     pub(crate) outliers: OutlierDetection,
     pub(crate) panic_threshold: f64,
+    pub(crate) checks: Option<HealthChecks>,
 }
 
 impl Default for Settings {
@@ -72,6 +73,7 @@ impl Default for Settings {
             seed: None,
             outliers: OutlierDetection::default(),
             panic_threshold: 50.0,
+            checks: None,
         }
     }
 }

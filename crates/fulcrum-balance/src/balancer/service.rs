@@ -150,6 +150,11 @@ impl<S, K, C> Balancer<S, K, C> {
                 .iter()
                 .filter(|s| crate::balancer::ejection_reason(s).is_some())
                 .count(),
+            unhealthy: snap
+                .members
+                .iter()
+                .filter(|s| s.probe_verdict() == Some(false))
+                .count(),
             discovery_error: snap.discovery_error.as_deref().map(str::to_owned),
             endpoints: snap
                 .members

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::{Driver, Maker, DRAIN_CHECK};
 use crate::health::ejection::Ejection;
+use crate::health::verdict::Verdict;
 use crate::slot::{EndpointState, Slot};
 
 pub(super) struct Member<S> {
@@ -27,6 +28,16 @@ pub(super) struct Member<S> {
     pub(super) making: Option<AbortHandle>,
     /// Its record with outlier detection.
     pub(super) ejection: Ejection,
+    /// What its active health checks say, and when it is next probed.
+    pub(super) verdict: Verdict,
+    pub(super) probe_at: Option<Instant>,
+}
+
+impl<S> Member<S> {
+    /// Neither ejected nor down by its probe.
+    pub(super) fn is_healthy(&self) -> bool {
+        !self.ejection.is_ejected() && self.verdict.is_healthy()
+    }
 }
 
 /// Members in set order, found by id in O(1).
@@ -97,19 +108,30 @@ where
 {
     fn new_member(&mut self, endpoint: Endpoint) -> Member<S> {
         let owner: Weak<dyn Any + Send + Sync> = self.shared.clone();
+        let verdict = Verdict::new(
+            self.checks
+                .as_ref()
+                .is_some_and(|c| c.unhealthy_until_probed),
+        );
+        let slot = Arc::new(Slot::new(
+            endpoint,
+            &self.ewma,
+            owner,
+            self.control.clone(),
+            self.total.clone(),
+        ));
+        if self.checks.is_some() {
+            slot.set_probe_verdict(verdict.is_healthy());
+        }
         Member {
             id: self.members.next_id(),
-            slot: Arc::new(Slot::new(
-                endpoint,
-                &self.ewma,
-                owner,
-                self.control.clone(),
-                self.total.clone(),
-            )),
+            slot,
             service: None,
             retry_at: None,
             making: None,
             ejection: Ejection::default(),
+            verdict,
+            probe_at: None,
         }
     }
 
@@ -202,6 +224,7 @@ where
         self.members.replace(list);
         for index in to_make {
             self.start_make(index);
+            self.schedule_first_probe(index);
         }
         self.dirty |= changed;
     }

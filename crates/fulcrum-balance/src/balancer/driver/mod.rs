@@ -5,7 +5,9 @@
 //! removed), backs off endpoints taken out of service and makes their
 //! service afresh after the backoff, tracks draining endpoints, and
 //! publishes a new immutable snapshot ([`publish`]) — whether or not
-//! requests flow. It stops when the last balancer handle is dropped.
+//! requests flow. It runs outlier detection ([`outliers`]) and active
+//! health checks ([`probing`]) on its clock ([`timers`]). It stops when the
+//! last balancer handle is dropped.
 //!
 //! It is built to stay cheap and alive:
 //!
@@ -27,7 +29,9 @@ mod hosts;
 mod making;
 mod members;
 mod outliers;
+mod probing;
 mod publish;
+mod timers;
 
 pub(crate) use outliers::ejection_reason;
 
@@ -54,7 +58,7 @@ use super::error::panic_message;
 use super::shared::Shared;
 use super::snapshot::Snapshot;
 use crate::control::Control;
-use crate::health::OutlierDetection;
+use crate::health::{HealthChecks, OutlierDetection};
 use crate::pick::Policy;
 use crate::slot::Slot;
 use crate::updates::BoxUpdates;
@@ -96,6 +100,8 @@ enum Event<S> {
     Made(u64, Option<Result<S, BoxError>>),
     NotReady,
     Timer,
+    /// A probe of member `id` ended.
+    Probed(u64, Result<(), BoxError>),
 }
 
 /// What discovery has said so far.
@@ -127,6 +133,9 @@ pub(crate) struct Driver<S, M> {
     members: Members<S>,
     draining: Vec<Arc<Slot>>,
     making: FuturesUnordered<MakeFuture<S>>,
+    /// Active health checks, if configured, and the probes running.
+    checks: Option<HealthChecks>,
+    probing: FuturesUnordered<probing::ProbeRun>,
     /// Members waiting for the maker to be ready. The driver never awaits
     /// inside a handler: a maker with backpressure (a concurrency limit)
     /// must not stop it from finishing the makes that free its capacity.
@@ -245,6 +254,8 @@ where
             members: Members::default(),
             draining: Vec::new(),
             making: FuturesUnordered::new(),
+            checks: settings.checks.clone(),
+            probing: FuturesUnordered::new(),
             to_make: VecDeque::new(),
             timers: BinaryHeap::new(),
             drain_at: None,
@@ -306,6 +317,7 @@ where
             Event::Made(_, None) => {}
             Event::NotReady => self.on_not_ready(),
             Event::Timer => self.on_timer(),
+            Event::Probed(id, result) => self.on_probed(id, result),
         }
         true
     }
@@ -332,70 +344,9 @@ where
                 )))),
             }), if !self.to_make.is_empty() => Event::MakerReady(ready),
             () = self.control.notify_driver.notified() => Event::NotReady,
+            Some((id, result)) = self.probing.next(), if !self.probing.is_empty() => Event::Probed(id, result),
             () = sleep_until(wake_at) => Event::Timer,
             update = next_update(&mut self.updates) => Event::Update(update),
-        }
-    }
-
-    fn next_wake(&mut self) -> Option<Instant> {
-        // Drop stale backoffs from the top of the heap.
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if self
-                .members
-                .get(id)
-                .is_some_and(|m| m.retry_at == Some(at) || m.ejection.until() == Some(at))
-            {
-                break;
-            }
-            self.timers.pop();
-        }
-        let retry = self.timers.peek().map(|&Reverse((at, _))| at);
-        // A spacing that has passed is no timer: the batch publishes.
-        let now = Instant::now();
-        let publish = self.publish_after.filter(|&at| self.dirty && at > now);
-        if self.outliers.enabled && self.outlier_at.is_none() && !self.members.is_empty() {
-            self.outlier_at = Some(now + self.outliers.interval);
-        }
-        [retry, self.drain_at, publish, self.outlier_at]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    fn on_timer(&mut self) {
-        let now = Instant::now();
-        if self.drain_at.is_some_and(|at| at <= now) {
-            let before = self.draining.len();
-            self.draining.retain(|slot| slot.in_flight.get() > 0);
-            self.dirty |= before != self.draining.len();
-            self.drain_at = (!self.draining.is_empty()).then(|| now + DRAIN_CHECK);
-        }
-        let mut readmitted = false;
-        while let Some(&Reverse((at, id))) = self.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(index) = self.members.index_of(id) else {
-                continue;
-            };
-            let m = self.members.at(index);
-            if m.retry_at == Some(at) {
-                self.start_make(index);
-                self.dirty = true;
-            } else if m.ejection.until() == Some(at) {
-                self.readmit(index);
-                readmitted = true;
-            }
-        }
-        if readmitted {
-            // Room under the maximum ejection percentage: endpoints
-            // failing in a row that it refused may be ejected now.
-            self.eject_failing_in_a_row();
-        }
-        if self.outlier_at.is_some_and(|at| at <= now) {
-            self.outlier_at = None;
-            self.on_outlier_interval();
         }
     }
 }

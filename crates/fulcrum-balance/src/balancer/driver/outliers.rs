@@ -144,8 +144,13 @@ where
         m.ejection.readmit();
         m.slot.ejection_reason.store(0, Ordering::Relaxed);
         m.slot.forget_failures();
-        // In panic it may be serving already (state active).
-        m.slot.readmit();
+        // In panic it may be serving already (state active); down by its
+        // probe, it stays out.
+        if m.verdict.is_healthy() {
+            m.slot.readmit();
+        } else {
+            m.slot.hold_out(EndpointState::Unhealthy);
+        }
         tracing::info!(endpoint = %m.slot.endpoint, "ejected endpoint re-admitted");
         self.dirty = true;
     }

@@ -96,8 +96,13 @@ where
                     priority: m.slot.priority.load(Ordering::Relaxed),
                     weight: m.slot.weight.load(Ordering::Relaxed),
                     available: m.service.is_some()
-                        && matches!(state, EndpointState::Active | EndpointState::Ejected),
-                    healthy: !m.ejection.is_ejected(),
+                        && matches!(
+                            state,
+                            EndpointState::Active
+                                | EndpointState::Ejected
+                                | EndpointState::Unhealthy
+                        ),
+                    healthy: m.is_healthy(),
                 }
             })
             .collect();
@@ -120,15 +125,15 @@ where
                 generations.push(member.slot.generation());
             }
         }
-        // An ejected endpoint serves only in panic: its state says whether
-        // requests may pick it.
+        // An ejected or unhealthy endpoint serves only in panic: its state
+        // says whether requests may pick it.
         for (m, &serves) in self.members.iter().zip(&serves) {
-            if m.ejection.is_ejected() {
-                if serves {
-                    m.slot.readmit();
-                } else {
-                    m.slot.eject();
-                }
+            if serves {
+                m.slot.readmit();
+            } else if m.ejection.is_ejected() {
+                m.slot.hold_out(EndpointState::Ejected);
+            } else if !m.verdict.is_healthy() {
+                m.slot.hold_out(EndpointState::Unhealthy);
             }
         }
         let slots: Arc<[Arc<Slot>]> = slots.into();
