@@ -59,6 +59,10 @@ impl EndpointState {
 /// made), so that a request still holding an old service cannot knock a
 /// freshly made one out of service.
 const STATE_MASK: u32 = 0xFF;
+
+/// A slow-start share of 1 in [`Slot::ramp`].
+pub(crate) const RAMP_FULL: u32 = 1 << 16;
+
 const GENERATION_SHIFT: u32 = 8;
 
 /// `repr(C)` with the fields every pick and request touch first: behind
@@ -96,6 +100,11 @@ pub(crate) struct Slot {
     probe_verdict: AtomicU32,
     pub(crate) probes_passed: AtomicU64,
     pub(crate) probes_failed: AtomicU64,
+    /// Slow start: its share now, in units of [`RAMP_FULL`] (set by the
+    /// driver while it ramps), and a hash of its address that decides
+    /// which keys it takes meanwhile.
+    pub(crate) ramp: AtomicU32,
+    pub(crate) addr_hash: u64,
     /// Configured weight and priority; discovery may change them in place.
     pub(crate) weight: AtomicU32,
     pub(crate) priority: AtomicU32,
@@ -125,6 +134,7 @@ impl Slot {
         total: Option<Arc<AtomicU64>>,
     ) -> Self {
         Slot {
+            addr_hash: crate::key::endpoint_hash(endpoint.addr()),
             cancelled: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
@@ -143,6 +153,7 @@ impl Slot {
             probe_verdict: AtomicU32::new(0),
             probes_passed: AtomicU64::new(0),
             probes_failed: AtomicU64::new(0),
+            ramp: AtomicU32::new(RAMP_FULL),
             total,
             owner,
         }

@@ -15,7 +15,7 @@ use super::shared::Shared;
 use super::Balancer;
 use crate::classify::{CancelledAs, DefaultClassify};
 use crate::control::Control;
-use crate::health::{ConfigError, HealthChecks, OutlierDetection};
+use crate::health::{ConfigError, HealthChecks, OutlierDetection, SlowStart};
 use crate::key::NoKey;
 use crate::pick::{self, Policy, UnknownPolicy};
 use crate::updates::{BoxUpdates, Updates};
@@ -255,6 +255,9 @@ impl<K, C> Builder<K, C> {
     /// ```
     pub fn outlier_detection(mut self, outliers: OutlierDetection) -> Result<Self, ConfigError> {
         outliers.validate()?;
+        if let Some(slow_start) = &self.settings.slow_start {
+            window_within_ejection(slow_start, &outliers)?;
+        }
         self.settings.outliers = outliers;
         Ok(self)
     }
@@ -286,6 +289,28 @@ impl<K, C> Builder<K, C> {
     pub fn health_checks(mut self, checks: HealthChecks) -> Result<Self, ConfigError> {
         checks.validate()?;
         self.settings.checks = Some(checks);
+        Ok(self)
+    }
+
+    /// Slow start ([`SlowStart`]; off by default): endpoints that start
+    /// serving (added, or back in service) ramp up their share over a
+    /// window, under every policy. A window longer than the longest
+    /// outlier ejection is an error: an endpoint ejected again while it
+    /// ramps would never reach its share.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fulcrum_balance::{health::SlowStart, Balancer};
+    ///
+    /// let err = Balancer::builder()
+    ///     .slow_start(SlowStart::new(Duration::from_secs(600)))
+    ///     .unwrap_err();
+    /// assert_eq!(err.setting(), "slow start window");
+    /// ```
+    pub fn slow_start(mut self, slow_start: SlowStart) -> Result<Self, ConfigError> {
+        slow_start.validate()?;
+        window_within_ejection(&slow_start, &self.settings.outliers)?;
+        self.settings.slow_start = Some(slow_start);
         Ok(self)
     }
 
@@ -395,4 +420,22 @@ impl<K, C> Builder<K, C> {
         shared.start_driver();
         Balancer::from_shared(shared, self.key.clone(), self.classify.clone())
     }
+}
+
+/// A slow-start window must fit within the longest ejection.
+fn window_within_ejection(
+    slow_start: &SlowStart,
+    outliers: &OutlierDetection,
+) -> Result<(), ConfigError> {
+    if outliers.enabled && slow_start.window > outliers.max_ejection {
+        return Err(ConfigError::invalid(
+            "slow start window",
+            format!(
+                "{:?} is longer than the longest outlier ejection ({:?}); shorten the window \
+                 or raise OutlierDetection::max_ejection",
+                slow_start.window, outliers.max_ejection
+            ),
+        ));
+    }
+    Ok(())
 }

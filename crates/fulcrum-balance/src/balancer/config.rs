@@ -6,7 +6,7 @@ use std::time::Duration;
 use fulcrum_core::load::EwmaConfig;
 
 use crate::classify::CancelledAs;
-use crate::health::{HealthChecks, OutlierDetection};
+use crate::health::{HealthChecks, OutlierDetection, SlowStart};
 use crate::pick::Policy;
 
 /// Exponential backoff with jitter for endpoints that failed readiness or
@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub(crate) outliers: OutlierDetection,
     pub(crate) panic_threshold: f64,
     pub(crate) checks: Option<HealthChecks>,
+    pub(crate) slow_start: Option<SlowStart>,
 }
 
 impl Default for Settings {
@@ -74,6 +75,7 @@ impl Default for Settings {
             outliers: OutlierDetection::default(),
             panic_threshold: 50.0,
             checks: None,
+            slow_start: None,
         }
     }
 }

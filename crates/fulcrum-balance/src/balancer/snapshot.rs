@@ -8,7 +8,7 @@ use std::sync::Arc;
 use fulcrum_core::NoEndpointsReason;
 
 use crate::control::Control;
-use crate::pick::{Loads, PickContext, Picker};
+use crate::pick::{pick_ramped, Loads, PickContext, Picker};
 use crate::slot::Slot;
 
 pub(crate) struct Snapshot<S> {
@@ -40,6 +40,11 @@ pub(crate) struct Snapshot<S> {
     pub(crate) version: u64,
     /// Too few healthy endpoints: ejected ones serve too.
     pub(crate) panic: bool,
+    /// Some serving endpoint is in slow start (and some is not).
+    pub(crate) ramping: bool,
+    /// ... and the policy does not pick by key: a pick that lands on a
+    /// ramping endpoint may be picked again.
+    pub(crate) repick_ramping: bool,
     /// Set when its picker panicked on a request.
     pub(crate) picker_panicked: std::sync::atomic::AtomicBool,
 }
@@ -101,12 +106,21 @@ impl<S> Snapshot<S> {
             return None;
         }
         let serves = |i: usize| self.ready[i].serves(self.generations[i]);
-        let loads = Loads::new(&self.ready, &self.weights).with_total(self.total.as_deref());
+        let loads = Loads::new(&self.ready, &self.weights)
+            .with_total(self.total.as_deref())
+            .with_ramping(self.ramping);
         let mut cx = PickContext::new(loads, rng, key);
         for _ in 0..PICK_ATTEMPTS {
             // A picker is user code: if it panics, the request is picked
             // below instead of failing (and the driver logs it once).
-            match catch_unwind(AssertUnwindSafe(|| self.picker.pick(&mut cx))) {
+            let pick = || {
+                if self.repick_ramping {
+                    pick_ramped(&*self.picker, &mut cx)
+                } else {
+                    self.picker.pick(&mut cx)
+                }
+            };
+            match catch_unwind(AssertUnwindSafe(pick)) {
                 Ok(Some(i)) if i < n && serves(i) => return Some((i, cx.clock_read())),
                 Ok(_) => {}
                 Err(panic) => {
@@ -181,6 +195,8 @@ impl<S> Snapshot<S> {
             discovery_error: None,
             version: 0,
             panic: false,
+            ramping: false,
+            repick_ramping: false,
             picker_panicked: Default::default(),
         }
     }

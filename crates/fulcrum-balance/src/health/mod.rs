@@ -43,9 +43,11 @@ pub(crate) mod ejection;
 mod error;
 pub mod outlier;
 mod probe;
+mod slow_start;
 pub(crate) mod verdict;
 
 pub use checks::HealthChecks;
 pub use error::ConfigError;
 pub use outlier::{EjectionReason, OutlierDetection};
 pub use probe::{Probe, ProbeFuture, TcpConnect};
+pub use slow_start::SlowStart;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fulcrum_core::Endpoint;
 
-use crate::slot::Slot;
+use crate::slot::{Slot, RAMP_FULL};
 
 /// Read-only view of the ready endpoints and their live load.
 ///
@@ -18,6 +18,7 @@ pub struct Loads<'a> {
     slots: &'a [Arc<Slot>],
     weights: &'a [u32],
     total: Option<&'a AtomicU64>,
+    ramping: bool,
 }
 
 impl fmt::Debug for Loads<'_> {
@@ -35,7 +36,50 @@ impl<'a> Loads<'a> {
             slots,
             weights,
             total: None,
+            ramping: false,
         }
+    }
+
+    /// Some endpoint is in slow start (see [`admits_key`](Self::admits_key)).
+    pub(crate) fn with_ramping(mut self, ramping: bool) -> Self {
+        self.ramping = ramping;
+        self
+    }
+
+    /// Whether some endpoint is in slow start
+    /// ([`SlowStart`](crate::health::SlowStart)) while others are not.
+    #[inline]
+    pub fn ramping(&self) -> bool {
+        self.ramping
+    }
+
+    /// The slow-start share of the endpoint at `i`, in `(0, 1]`: 1 unless
+    /// it is ramping up.
+    #[inline]
+    pub fn slow_start(&self, i: usize) -> f64 {
+        if !self.ramping {
+            return 1.0;
+        }
+        f64::from(self.slots[i].ramp.load(Ordering::Relaxed)) / f64::from(RAMP_FULL)
+    }
+
+    /// Whether the endpoint at `i` takes a request with this key during
+    /// its slow start: it does when the key's hash with the endpoint falls
+    /// below its share, so the same keys arrive first in every client, and
+    /// a key that has arrived stays while the share grows. Always true when
+    /// nothing ramps. Hash pickers skip the endpoints that do not admit a
+    /// key, as they skip those that are down.
+    #[inline]
+    pub fn admits_key(&self, i: usize, key: u64) -> bool {
+        !self.ramping || self.admits(i, crate::key::mix64(key ^ self.slots[i].addr_hash))
+    }
+
+    /// Whether the endpoint at `i` takes a request, given a uniformly
+    /// random `draw`: with the probability of its slow-start share.
+    #[inline]
+    pub(crate) fn admits(&self, i: usize, draw: u64) -> bool {
+        let ramp = self.slots[i].ramp.load(Ordering::Relaxed);
+        ramp >= RAMP_FULL || ((draw >> 48) as u32) < ramp
     }
 
     pub(crate) fn with_total(mut self, total: Option<&'a AtomicU64>) -> Self {

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::cost::least_loaded;
+use super::ramp::pick_ramped;
 use super::{previous_as, Loads, PeakEwmaP2c, PickContext, Picker, Policy};
 use crate::key::{endpoint_hash, mix64};
 
@@ -149,7 +150,7 @@ impl<T: HashTable> Picker for HashPicker<T> {
             return None;
         }
         let Some(key) = cx.key() else {
-            return self.fallback.pick(cx);
+            return pick_ramped(&*self.fallback, cx);
         };
         let loads = *cx.loads();
         let order = self.table.order(mix64(key)).take(MAX_CANDIDATES);
@@ -158,17 +159,20 @@ impl<T: HashTable> Picker for HashPicker<T> {
         // compute the bound from it anyway and select afterwards; garbage
         // that happens to be subnormal costs a microcode assist per pick
         // (measured: 7 ns vs 120 ns for the same table).
+        // An endpoint in slow start takes only the keys it admits.
         let found = match (self.factor, loads.total_in_flight()) {
             (Some(c), Some(total)) => {
                 // ⌈c · (total in flight + 1) · w / W⌉ per endpoint.
                 let per_weight = c * (total as f64 + 1.0) / self.total_weight;
                 let fits = |i: usize| {
                     let cap = (per_weight * f64::from(loads.weight(i))).ceil();
-                    loads.is_active(i) && f64::from(loads.in_flight(i)) + 1.0 <= cap
+                    loads.is_active(i)
+                        && f64::from(loads.in_flight(i)) + 1.0 <= cap
+                        && loads.admits_key(i, key)
                 };
                 bounded_walk(order, n, fits)
             }
-            _ => bounded_walk(order, n, |i| loads.is_active(i)),
+            _ => bounded_walk(order, n, |i| loads.is_active(i) && loads.admits_key(i, key)),
         };
         if found.is_some() {
             return found;

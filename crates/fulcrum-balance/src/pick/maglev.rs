@@ -303,6 +303,10 @@ impl HashTable for MaglevTable {
 }
 
 impl Policy for Maglev {
+    fn picks_by_key(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &str {
         "maglev"
     }

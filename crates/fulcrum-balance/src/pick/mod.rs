@@ -75,6 +75,7 @@ mod maglev;
 mod measure;
 mod p2c;
 mod policy;
+mod ramp;
 mod random;
 mod registry;
 mod rendezvous;
@@ -109,3 +110,4 @@ pub use weighted_random::WeightedRandom;
 pub use weighted_round_robin::WeightedRoundRobin;
 
 pub(crate) use policy::previous_as;
+pub(crate) use ramp::pick_ramped;

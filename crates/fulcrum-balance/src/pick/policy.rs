@@ -40,6 +40,15 @@ pub trait Policy: Send + Sync + fmt::Debug + 'static {
     fn tracks_total_load(&self) -> bool {
         false
     }
+
+    /// Whether this policy's picks follow the request's key (the hash
+    /// policies, `sticky`). During slow start the balancer picks again when
+    /// a policy without a key lands on a ramping endpoint; a policy with a
+    /// key keeps its own order, skipping the endpoints that do not
+    /// [admit the key](Loads::admits_key). Defaults to `false`.
+    fn picks_by_key(&self) -> bool {
+        false
+    }
 }
 
 /// Chooses one endpoint per request. Must be cheap, must not block, and must

@@ -105,6 +105,10 @@ impl HashTable for Scores {
 }
 
 impl Policy for Rendezvous {
+    fn picks_by_key(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &str {
         "rendezvous"
     }

@@ -340,6 +340,10 @@ impl HashTable for Ring {
 }
 
 impl Policy for RingHash {
+    fn picks_by_key(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &str {
         "ring-hash"
     }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{previous_as, Loads, PickContext, Picker, Policy};
+use super::{pick_ramped, previous_as, Loads, PickContext, Picker, Policy};
 use crate::key::{endpoint_hash, mix64};
 
 /// Sticky sessions: the request's key is a session id, and a session stays
@@ -245,7 +245,7 @@ impl fmt::Debug for StickyPicker {
 impl Picker for StickyPicker {
     fn pick(&self, cx: &mut PickContext<'_>) -> Option<usize> {
         let Some(key) = cx.key() else {
-            return self.inner.pick(cx);
+            return pick_ramped(&*self.inner, cx);
         };
         let id = session_id(key);
         let now = now_secs();
@@ -259,7 +259,8 @@ impl Picker for StickyPicker {
             return Some(i);
         }
         // A new session, or its endpoint left: place it.
-        let i = self.inner.pick(cx)?;
+        // (New sessions spare an endpoint in slow start.)
+        let i = pick_ramped(&*self.inner, cx)?;
         if let Some(&e) = self.identity.get(i) {
             self.table.put(id, e, now);
         }
@@ -268,6 +269,10 @@ impl Picker for StickyPicker {
 }
 
 impl Policy for Sticky {
+    fn picks_by_key(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &str {
         "sticky"
     }

@@ -31,6 +31,12 @@ pub(super) struct Member<S> {
     /// What its active health checks say, and when it is next probed.
     pub(super) verdict: Verdict,
     pub(super) probe_at: Option<Instant>,
+    /// Slow start: it was in the balancer's first set; it served in the
+    /// last publish; it has ever served; since when it ramps.
+    pub(super) first_set: bool,
+    pub(super) serving: bool,
+    pub(super) has_served: bool,
+    pub(super) ramp_since: Option<Instant>,
 }
 
 impl<S> Member<S> {
@@ -132,6 +138,10 @@ where
             ejection: Ejection::default(),
             verdict,
             probe_at: None,
+            first_set: !self.ever_served,
+            serving: false,
+            has_served: false,
+            ramp_since: None,
         }
     }
 

@@ -31,6 +31,7 @@ mod members;
 mod outliers;
 mod probing;
 mod publish;
+mod ramp;
 mod timers;
 
 pub(crate) use outliers::ejection_reason;
@@ -58,7 +59,7 @@ use super::error::panic_message;
 use super::shared::Shared;
 use super::snapshot::Snapshot;
 use crate::control::Control;
-use crate::health::{HealthChecks, OutlierDetection};
+use crate::health::{HealthChecks, OutlierDetection, SlowStart};
 use crate::pick::Policy;
 use crate::slot::Slot;
 use crate::updates::BoxUpdates;
@@ -159,6 +160,12 @@ pub(crate) struct Driver<S, M> {
     panic_threshold: f64,
     /// The last snapshot was published in panic.
     panic: bool,
+    slow_start: Option<SlowStart>,
+    /// When ramping endpoints' shares are next raised.
+    ramp_at: Option<Instant>,
+    /// Some publish has had an endpoint to serve: later members are not
+    /// of the first set.
+    ever_served: bool,
     version: u64,
     /// Publishes the stopped snapshot if the driver ends (or is dropped
     /// unstarted) while balancers exist. Last, so it drops last.
@@ -270,6 +277,9 @@ where
             outlier_at: None,
             panic_threshold: settings.panic_threshold,
             panic: false,
+            slow_start: settings.slow_start.clone(),
+            ramp_at: None,
+            ever_served: false,
             version: 0,
             _stop_guard: StopGuard {
                 shared: shared_for_guard,

@@ -136,6 +136,8 @@ where
                 m.slot.hold_out(EndpointState::Unhealthy);
             }
         }
+        let ramping = self.update_ramps(&serves);
+        self.ever_served |= !slots.is_empty();
         let slots: Arc<[Arc<Slot>]> = slots.into();
         let weights: Arc<[u32]> = weights.into();
 
@@ -211,6 +213,8 @@ where
             discovery_error: self.discovered.error.clone(),
             version,
             panic: self.panic,
+            ramping,
+            repick_ramping: ramping && !self.policy.picks_by_key(),
             picker_panicked: Default::default(),
         }));
         self.control.published(version);

@@ -1,5 +1,5 @@
 //! The driver's clock: backoffs, ejections and probes that end, the
-//! outlier detection interval, draining endpoints checked for their last
+//! outlier detection interval, slow-start shares raised, draining endpoints checked for their last
 //! request, and spaced publishes.
 
 use std::cmp::Reverse;
@@ -30,7 +30,7 @@ where
         if self.outliers.enabled && self.outlier_at.is_none() && !self.members.is_empty() {
             self.outlier_at = Some(now + self.outliers.interval);
         }
-        [retry, self.drain_at, publish, self.outlier_at]
+        [retry, self.drain_at, publish, self.outlier_at, self.ramp_at]
             .into_iter()
             .flatten()
             .min()
@@ -75,6 +75,9 @@ where
             // Room under the maximum ejection percentage: endpoints
             // failing in a row that it refused may be ejected now.
             self.eject_failing_in_a_row();
+        }
+        if self.ramp_at.is_some_and(|at| at <= now) {
+            self.on_ramp_tick();
         }
         if self.outlier_at.is_some_and(|at| at <= now) {
             self.outlier_at = None;

@@ -1,0 +1,169 @@
+//! Slow start over real sockets: three hyper servers on loopback serve, a
+//! fourth joins, and its share of requests is sampled across the window
+//! under `ewma`, `round-robin` and `maglev` (keyed requests). Every load
+//! loop is bounded in count and time.
+
+#[path = "support/http.rs"]
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use fulcrum::health::SlowStart;
+use fulcrum::key::hash_bytes;
+use fulcrum::{Balancer, Endpoint, EndpointSet};
+use http_body_util::Empty;
+use hyper::Request;
+use support::{get, http_maker, server_errors, Backend, Behaviour};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+const OK: Behaviour = Behaviour::Delay(Duration::from_millis(1));
+const WINDOW: Duration = Duration::from_secs(2);
+const BUCKET: Duration = Duration::from_millis(400);
+
+/// Adds a fourth backend to three that serve, waits until it serves, then
+/// loads the balancer with 4 sequential callers for the window and a
+/// little more; returns the newcomer's share of the requests in each
+/// 400 ms bucket.
+async fn shares<S>(
+    lb: S,
+    updater: &fulcrum::Updater,
+    old: &[Backend],
+    new: &Backend,
+    stats: impl Fn() -> fulcrum::Stats,
+) -> Vec<f64>
+where
+    S: Service<Request<Empty<Bytes>>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+{
+    updater.update(EndpointSet::new(
+        old.iter().chain([new]).map(|b| Endpoint::new(b.addr)),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats()
+        .endpoint(new.addr)
+        .is_none_or(|e| e.requests == 0 && e.state != fulcrum::EndpointState::Active)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the fourth endpoint never served"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let start = Instant::now();
+    let end = start + WINDOW + BUCKET;
+    let tasks: Vec<_> = (0..4u64)
+        .map(|t| {
+            let mut lb = lb.clone();
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < end && n < 50_000 {
+                    n += 1;
+                    let path = format!("/key-{t}-{n}");
+                    let r = lb.ready().await.unwrap().call(get(&path)).await;
+                    assert!(r.is_ok(), "{:?}", r.err());
+                }
+            })
+        })
+        .collect();
+    let total = |bs: &[Backend]| bs.iter().map(Backend::hits).sum::<u64>();
+    let mut last = (new.hits(), total(old) + new.hits());
+    let mut shares = Vec::new();
+    for k in 1..=(end - start).as_millis() / BUCKET.as_millis() {
+        tokio::time::sleep_until(start + BUCKET * k as u32).await;
+        let now = (new.hits(), total(old) + new.hits());
+        let (mine, all) = (now.0 - last.0, now.1 - last.1);
+        shares.push(mine as f64 / all.max(1) as f64);
+        last = now;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    shares
+}
+
+async fn backends() -> (Vec<Backend>, Backend) {
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        old.push(Backend::start(OK).await);
+    }
+    (old, Backend::start(OK).await)
+}
+
+/// The share starts far below a fair quarter and grows across the window.
+fn assert_ramps(policy: &str, shares: &[f64]) {
+    eprintln!("{policy}: newcomer's share per 400 ms: {shares:.3?}");
+    let (first, last) = (shares[0], shares[shares.len() - 1]);
+    assert!(
+        first < 0.15,
+        "{policy}: starts far below its quarter: {shares:.3?}"
+    );
+    assert!(last > 0.18, "{policy}: ends near its quarter: {shares:.3?}");
+    let middle = shares[shares.len() / 2];
+    assert!(
+        first < middle && middle < last + 0.05,
+        "{policy}: grows across the window: {shares:.3?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_endpoint_ramps_up_under_ewma_and_round_robin() {
+    for policy in ["ewma", "round-robin"] {
+        let (old, new) = backends().await;
+        let (updater, updates) =
+            fulcrum::channel(EndpointSet::new(old.iter().map(|b| Endpoint::new(b.addr))));
+        let lb = Balancer::builder()
+            .policy_name(policy)
+            .unwrap()
+            .updates(updates)
+            .classify(server_errors())
+            .slow_start(SlowStart::new(WINDOW))
+            .unwrap()
+            .build(http_maker());
+        lb.ready_all(Duration::from_secs(5)).await.unwrap();
+        let stats_lb = lb.clone();
+        let shares = shares(lb, &updater, &old, &new, move || stats_lb.stats()).await;
+        assert_ramps(policy, &shares);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_endpoint_ramps_up_under_maglev_taking_its_keys_gradually() {
+    let (old, new) = backends().await;
+    let (updater, updates) =
+        fulcrum::channel(EndpointSet::new(old.iter().map(|b| Endpoint::new(b.addr))));
+    let lb = Balancer::builder()
+        .policy_name("maglev")
+        .unwrap()
+        .updates(updates)
+        .key(|r: &Request<Empty<Bytes>>| Some(hash_bytes(r.uri().path().as_bytes())))
+        .classify(server_errors())
+        .slow_start(SlowStart::new(WINDOW))
+        .unwrap()
+        .build(http_maker());
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    let stats_lb = lb.clone();
+    let shares = shares(lb, &updater, &old, &new, move || stats_lb.stats()).await;
+    assert_ramps("maglev", &shares);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_slow_start_a_new_endpoint_takes_its_share_at_once() {
+    // The control for the tests above: they would fail without slow start.
+    let (old, new) = backends().await;
+    let (updater, updates) =
+        fulcrum::channel(EndpointSet::new(old.iter().map(|b| Endpoint::new(b.addr))));
+    let lb = Balancer::builder()
+        .policy_name("round-robin")
+        .unwrap()
+        .updates(updates)
+        .classify(server_errors())
+        .build(http_maker());
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    let stats_lb = lb.clone();
+    let shares = shares(lb, &updater, &old, &new, move || stats_lb.stats()).await;
+    eprintln!("no slow start: {shares:.3?}");
+    assert!(shares[0] > 0.2, "{shares:.3?}");
+}
