@@ -50,5 +50,5 @@ pub mod discovery {
 pub use fulcrum_balance::{
     balancer, channel, classify, health, key, make_fn, pick, stats, updates, Backoff, BalanceLayer,
     Balancer, Builder, CancelledAs, Classify, Completion, EndpointState, Error, FailureKind,
-    MakeFn, Outcome, ResponseFuture, Stats, Updater, Updates,
+    MakeFn, ManageError, Manager, Outcome, ResponseFuture, Stats, Updater, Updates,
 };

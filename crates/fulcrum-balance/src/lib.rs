@@ -33,7 +33,8 @@ pub mod stats;
 pub mod updates;
 
 pub use balancer::{
-    make_fn, Backoff, BalanceLayer, Balancer, Builder, Error, MakeFn, ResponseFuture,
+    make_fn, Backoff, BalanceLayer, Balancer, Builder, Error, MakeFn, ManageError, Manager,
+    ResponseFuture,
 };
 pub use classify::{CancelledAs, Classify, Completion, FailureKind, Outcome};
 pub use slot::EndpointState;

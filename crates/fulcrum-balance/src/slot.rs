@@ -2,7 +2,7 @@
 //! in-flight request to it.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use fulcrum_core::load::{EwmaConfig, InFlight, PeakEwma};
@@ -39,6 +39,10 @@ pub enum EndpointState {
     /// no new requests (unless the tier is in panic) until its probe
     /// passes again.
     Unhealthy,
+    /// Disabled (or drained) through the balancer's
+    /// [`Manager`](crate::balancer::Manager): its service is kept, but it
+    /// takes no new requests, even in panic, until enabled.
+    Disabled,
 }
 
 impl EndpointState {
@@ -49,7 +53,8 @@ impl EndpointState {
             2 => EndpointState::Unavailable,
             3 => EndpointState::Draining,
             4 => EndpointState::Ejected,
-            _ => EndpointState::Unhealthy,
+            5 => EndpointState::Unhealthy,
+            _ => EndpointState::Disabled,
         }
     }
 }
@@ -59,6 +64,9 @@ impl EndpointState {
 /// made), so that a request still holding an old service cannot knock a
 /// freshly made one out of service.
 const STATE_MASK: u32 = 0xFF;
+
+/// No manual weight in [`Slot::weight_override`].
+pub(crate) const NO_WEIGHT_OVERRIDE: u32 = u32::MAX;
 
 /// A slow-start share of 1 in [`Slot::ramp`].
 pub(crate) const RAMP_FULL: u32 = 1 << 16;
@@ -105,6 +113,9 @@ pub(crate) struct Slot {
     /// which keys it takes meanwhile.
     pub(crate) ramp: AtomicU32,
     pub(crate) addr_hash: u64,
+    /// What its manager set (for stats; the driver keeps the overrides).
+    pub(crate) disabled: AtomicBool,
+    pub(crate) weight_override: AtomicU32,
     /// Configured weight and priority; discovery may change them in place.
     pub(crate) weight: AtomicU32,
     pub(crate) priority: AtomicU32,
@@ -154,6 +165,8 @@ impl Slot {
             probes_passed: AtomicU64::new(0),
             probes_failed: AtomicU64::new(0),
             ramp: AtomicU32::new(RAMP_FULL),
+            disabled: AtomicBool::new(false),
+            weight_override: AtomicU32::new(NO_WEIGHT_OVERRIDE),
             total,
             owner,
         }
@@ -310,8 +323,8 @@ impl Slot {
             .is_ok()
     }
 
-    /// Driver: re-admits the endpoint if it is held out (ejected or
-    /// unhealthy). True if it was.
+    /// Driver: re-admits the endpoint if it is held out (ejected,
+    /// unhealthy or disabled). True if it was.
     pub(crate) fn readmit(&self) -> bool {
         self.state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -320,12 +333,12 @@ impl Slot {
             .is_ok()
     }
 
-    /// Driver: holds the endpoint out of service as `state` (ejected or
-    /// unhealthy) if it is active or already held out.
+    /// Driver: holds the endpoint out of service as `state` (ejected,
+    /// unhealthy or disabled) if it is active or already held out.
     pub(crate) fn hold_out(&self, state: EndpointState) {
         debug_assert!(matches!(
             state,
-            EndpointState::Ejected | EndpointState::Unhealthy
+            EndpointState::Ejected | EndpointState::Unhealthy | EndpointState::Disabled
         ));
         let _ = self
             .state
@@ -353,7 +366,9 @@ impl Slot {
 
 fn is_held_out(state: u32) -> bool {
     let s = state & STATE_MASK;
-    s == EndpointState::Ejected as u32 || s == EndpointState::Unhealthy as u32
+    s == EndpointState::Ejected as u32
+        || s == EndpointState::Unhealthy as u32
+        || s == EndpointState::Disabled as u32
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::balancer::ejection_reason;
 use crate::health::EjectionReason;
-use crate::slot::{EndpointState, Slot, RAMP_FULL};
+use crate::slot::{EndpointState, Slot, NO_WEIGHT_OVERRIDE, RAMP_FULL};
 
 /// A balancer's state: see [`Balancer::stats`](crate::Balancer::stats).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -105,6 +105,10 @@ pub struct EndpointStats {
     pub probes_passed: u64,
     /// Probes it failed (errors, timeouts, panics).
     pub probes_failed: u64,
+    /// Disabled (or drained) by the balancer's manager.
+    pub disabled: bool,
+    /// The weight its manager set, overriding `weight`.
+    pub weight_override: Option<u32>,
     /// Its share of requests while in slow start, in `(0, 1)`; `None`
     /// once it takes its full share.
     pub slow_start: Option<f64>,
@@ -130,6 +134,9 @@ impl EndpointStats {
             probe_healthy: slot.probe_verdict(),
             probes_passed: slot.probes_passed.load(Ordering::Relaxed),
             probes_failed: slot.probes_failed.load(Ordering::Relaxed),
+            disabled: slot.disabled.load(Ordering::Relaxed),
+            weight_override: Some(slot.weight_override.load(Ordering::Relaxed))
+                .filter(|&w| w != NO_WEIGHT_OVERRIDE),
             slow_start: {
                 let ramp = slot.ramp.load(Ordering::Relaxed);
                 (ramp < RAMP_FULL).then(|| f64::from(ramp) / f64::from(RAMP_FULL))

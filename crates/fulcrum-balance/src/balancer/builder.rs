@@ -390,6 +390,7 @@ impl<K, C> Builder<K, C> {
     {
         let s = &self.settings;
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (commands_tx, commands_rx) = tokio::sync::mpsc::unbounded_channel();
         let control = Arc::new(Control::new(s.cancelled, s.ready_timeout).outliers(&s.outliers));
         let seed = s.seed.unwrap_or_else(|| fastrand::u64(..));
         let shared = Arc::new(Shared::new(
@@ -401,6 +402,7 @@ impl<K, C> Builder<K, C> {
             s.policy.uses_latency(),
             seed,
             stop_tx,
+            commands_tx,
         ));
         let (updates, refresh) = self.source.clone().into_updates();
         let driver = Driver::new(
@@ -410,6 +412,7 @@ impl<K, C> Builder<K, C> {
             make,
             updates,
             refresh,
+            commands_rx,
             s,
             seed,
         );

@@ -65,6 +65,7 @@ pub(crate) mod error;
 mod future;
 mod layer;
 mod make;
+mod manage;
 mod service;
 mod shared;
 pub(crate) mod snapshot;
@@ -76,6 +77,7 @@ pub use error::Error;
 pub use future::ResponseFuture;
 pub use layer::BalanceLayer;
 pub use make::{make_fn, MakeFn};
+pub use manage::{ManageError, Manager};
 pub use service::Balancer;
 
 pub(crate) use driver::ejection_reason;

@@ -128,6 +128,12 @@ impl<S, K, C> Balancer<S, K, C> {
         }
     }
 
+    /// A handle to drain, disable, enable and re-weight endpoints at
+    /// runtime ([`Manager`](crate::balancer::Manager)).
+    pub fn manager(&self) -> crate::balancer::Manager {
+        crate::balancer::Manager::new(self.shared.commands.clone())
+    }
+
     /// A point-in-time view of every endpoint: state, load, counters.
     pub fn stats(&self) -> Stats {
         let snap = self.shared.snapshot.load();

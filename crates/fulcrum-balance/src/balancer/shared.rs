@@ -10,8 +10,9 @@ use std::task::Waker;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
+use super::manage::Command;
 use super::snapshot::Snapshot;
 use crate::control::Control;
 use crate::key::mix64;
@@ -35,6 +36,8 @@ pub(crate) struct Shared<S> {
     driver_started: AtomicBool,
     next_id: AtomicU64,
     seed: u64,
+    /// Commands for the driver from [`Manager`](super::Manager)s.
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
     /// Dropped with the last balancer; the driver then stops.
     _stop: oneshot::Sender<()>,
 }
@@ -50,6 +53,7 @@ impl<S> Shared<S> {
         time_all: bool,
         seed: u64,
         stop: oneshot::Sender<()>,
+        commands: mpsc::UnboundedSender<Command>,
     ) -> Self {
         Shared {
             snapshot: ArcSwap::from_pointee(Snapshot::initial()),
@@ -64,6 +68,7 @@ impl<S> Shared<S> {
             driver_started: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             seed,
+            commands,
             _stop: stop,
         }
     }

@@ -27,6 +27,7 @@
 
 mod hosts;
 mod making;
+mod manual;
 mod members;
 mod outliers;
 mod probing;
@@ -50,12 +51,13 @@ use fulcrum_core::load::EwmaConfig;
 use fulcrum_core::{BoxError, Endpoint, EndpointSet};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tower_service::Service;
 
 use super::config::{Backoff, RefreshFn, Settings};
 use super::error::panic_message;
+use super::manage::Command;
 use super::shared::Shared;
 use super::snapshot::Snapshot;
 use crate::control::Control;
@@ -103,6 +105,7 @@ enum Event<S> {
     Timer,
     /// A probe of member `id` ended.
     Probed(u64, Result<(), BoxError>),
+    Command(Command),
 }
 
 /// What discovery has said so far.
@@ -161,6 +164,9 @@ pub(crate) struct Driver<S, M> {
     /// The last snapshot was published in panic.
     panic: bool,
     slow_start: Option<SlowStart>,
+    /// Commands of the balancer's managers, and the overrides they set.
+    commands: mpsc::UnboundedReceiver<Command>,
+    overrides: manual::Overrides,
     /// When ramping endpoints' shares are next raised.
     ramp_at: Option<Instant>,
     /// Some publish has had an endpoint to serve: later members are not
@@ -238,6 +244,7 @@ where
         make: M,
         updates: BoxUpdates,
         refresh: Option<RefreshFn>,
+        commands: mpsc::UnboundedReceiver<Command>,
         settings: &Settings,
         seed: u64,
     ) -> Self {
@@ -280,6 +287,8 @@ where
             slow_start: settings.slow_start.clone(),
             ramp_at: None,
             ever_served: false,
+            commands,
+            overrides: Default::default(),
             version: 0,
             _stop_guard: StopGuard {
                 shared: shared_for_guard,
@@ -328,6 +337,7 @@ where
             Event::NotReady => self.on_not_ready(),
             Event::Timer => self.on_timer(),
             Event::Probed(id, result) => self.on_probed(id, result),
+            Event::Command(command) => self.on_command(command),
         }
         true
     }
@@ -354,6 +364,7 @@ where
                 )))),
             }), if !self.to_make.is_empty() => Event::MakerReady(ready),
             () = self.control.notify_driver.notified() => Event::NotReady,
+            Some(command) = self.commands.recv() => Event::Command(command),
             Some((id, result)) = self.probing.next(), if !self.probing.is_empty() => Event::Probed(id, result),
             () = sleep_until(wake_at) => Event::Timer,
             update = next_update(&mut self.updates) => Event::Update(update),

@@ -144,13 +144,8 @@ where
         m.ejection.readmit();
         m.slot.ejection_reason.store(0, Ordering::Relaxed);
         m.slot.forget_failures();
-        // In panic it may be serving already (state active); down by its
-        // probe, it stays out.
-        if m.verdict.is_healthy() {
-            m.slot.readmit();
-        } else {
-            m.slot.hold_out(EndpointState::Unhealthy);
-        }
+        // The publish that follows sets its state: active if it serves, or
+        // held out for another reason (its probe, its manager).
         tracing::info!(endpoint = %m.slot.endpoint, "ejected endpoint re-admitted");
         self.dirty = true;
     }

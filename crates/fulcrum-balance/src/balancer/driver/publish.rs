@@ -8,11 +8,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::hosts::{serving, Host};
+use super::manual::Override;
 use super::{Driver, Maker};
 use crate::balancer::error::panic_message;
 use crate::balancer::snapshot::Snapshot;
 use crate::pick::{Loads, Picker, Policy, Random};
-use crate::slot::{EndpointState, Slot};
+use crate::slot::{EndpointState, Slot, NO_WEIGHT_OVERRIDE};
 
 /// Rebuilds run on the blocking pool when the last one took longer than
 /// this, or the set has at least [`BLOCKING_SET`] endpoints, so that a
@@ -69,6 +70,20 @@ where
         }
     }
 
+    /// The manual override of a member's address, mirrored in its slot for
+    /// stats (a member re-added by discovery inherits it).
+    fn override_of(&self, slot: &Slot) -> Override {
+        let o = self
+            .overrides
+            .get(&slot.endpoint.addr())
+            .copied()
+            .unwrap_or_default();
+        slot.disabled.store(o.disabled, Ordering::Relaxed);
+        slot.weight_override
+            .store(o.weight.unwrap_or(NO_WEIGHT_OVERRIDE), Ordering::Relaxed);
+        o
+    }
+
     /// Whether a pending change may be published now.
     pub(super) fn may_publish(&self) -> bool {
         let waiting = self.publish_after.is_some_and(|at| Instant::now() < at);
@@ -92,15 +107,20 @@ where
             .iter()
             .map(|m| {
                 let state = m.slot.state();
+                let o = self.override_of(&m.slot);
                 Host {
                     priority: m.slot.priority.load(Ordering::Relaxed),
-                    weight: m.slot.weight.load(Ordering::Relaxed),
-                    available: m.service.is_some()
+                    weight: o
+                        .weight
+                        .unwrap_or_else(|| m.slot.weight.load(Ordering::Relaxed)),
+                    available: !o.disabled
+                        && m.service.is_some()
                         && matches!(
                             state,
                             EndpointState::Active
                                 | EndpointState::Ejected
                                 | EndpointState::Unhealthy
+                                | EndpointState::Disabled
                         ),
                     healthy: m.is_healthy(),
                 }
@@ -130,6 +150,8 @@ where
         for (m, &serves) in self.members.iter().zip(&serves) {
             if serves {
                 m.slot.readmit();
+            } else if self.override_of(&m.slot).disabled {
+                m.slot.hold_out(EndpointState::Disabled);
             } else if m.ejection.is_ejected() {
                 m.slot.hold_out(EndpointState::Ejected);
             } else if !m.verdict.is_healthy() {
