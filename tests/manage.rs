@@ -171,7 +171,7 @@ async fn a_drain_waits_for_the_end_of_a_streamed_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disable_enable_and_weights_outlive_set_updates() {
+async fn disable_enable_and_weights_outlive_set_updates_but_not_the_address_leaving() {
     let (a, b) = (Backend::start(OK).await, Backend::start(OK).await);
     let (updater, updates) = fulcrum::channel(set(&[&a, &b]));
     let mut lb = build("weighted-round-robin", updates);
@@ -188,15 +188,20 @@ async fn disable_enable_and_weights_outlive_set_updates() {
     assert_eq!((a.hits() - a0, b.hits() - b0), (100, 300), "weights 1 : 3");
 
     manager.disable(a.addr).await.unwrap();
-    // Discovery sends the set again, then drops a and adds it back.
-    updater.update(set(&[&a, &b]));
-    updater.update(set(&[&b]));
-    updater.update(set(&[&a, &b]));
-    wait_for(&lb, "a is back in the set, disabled", |s| {
-        s.endpoint(a.addr)
-            .is_some_and(|e| e.state == EndpointState::Disabled && e.disabled)
+    // Discovery re-sends the set with a new weight for a: still disabled.
+    let version = lb.counts().version;
+    updater.update(EndpointSet::new([
+        Endpoint::new(a.addr).with_weight(2),
+        Endpoint::new(b.addr),
+    ]));
+    wait_for(&lb, "the update is applied", |s| {
+        s.version > version && s.endpoint(a.addr).unwrap().weight == 2
     })
     .await;
+    assert_eq!(
+        lb.stats().endpoint(a.addr).unwrap().state,
+        EndpointState::Disabled
+    );
     let a1 = a.hits();
     assert_eq!(send(&mut lb, 100).await, 0);
     assert_eq!(a.hits(), a1, "disabled, whatever discovery says");
@@ -208,8 +213,24 @@ async fn disable_enable_and_weights_outlive_set_updates() {
     })
     .await;
     let (a2, b2) = (a.hits(), b.hits());
-    assert_eq!(send(&mut lb, 200).await, 0);
-    assert_eq!((a.hits() - a2, b.hits() - b2), (100, 100));
+    assert_eq!(send(&mut lb, 300).await, 0);
+    assert_eq!(
+        (a.hits() - a2, b.hits() - b2),
+        (200, 100),
+        "discovery's weights 2 : 1 again"
+    );
+
+    // An address that leaves the set forgets its overrides: a new instance
+    // on it (a reused pod IP) starts afresh.
+    manager.disable(a.addr).await.unwrap();
+    updater.update(set(&[&b]));
+    wait_for(&lb, "a has left", |s| s.endpoint(a.addr).is_none()).await;
+    updater.update(set(&[&a, &b]));
+    wait_for(&lb, "a is back, enabled", |s| {
+        s.endpoint(a.addr)
+            .is_some_and(|e| e.state == EndpointState::Active && !e.disabled)
+    })
+    .await;
 
     let nowhere = "127.0.0.1:9".parse().unwrap();
     let err = manager.disable(nowhere).await.unwrap_err();

@@ -54,6 +54,19 @@ async fn wait_for(lb: &Lb, what: &str, condition: impl Fn(&fulcrum::Stats) -> bo
     }
 }
 
+/// Waits until the published snapshot has `n` endpoints to pick.
+async fn wait_until_ready(lb: &Lb, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lb.counts().ready != n {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {n} ready: {:?}",
+            lb.counts()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn state(stats: &fulcrum::Stats, b: &Backend) -> EndpointState {
     stats.endpoint(b.addr).unwrap().state
 }
@@ -99,6 +112,7 @@ async fn an_endpoint_failing_its_probe_gets_no_traffic_and_returns_when_it_passe
 
     c.healthy.store(true, Ordering::Relaxed);
     wait_for(&lb, "c is back", |s| state(s, &c) == EndpointState::Active).await;
+    wait_until_ready(&lb, 3).await;
     assert_eq!(lb.stats().unhealthy, 0);
     assert_eq!(send(&mut lb, 300).await, 0);
     assert!(
@@ -168,8 +182,39 @@ async fn a_new_endpoint_can_wait_for_its_first_probe() {
 
     b.healthy.store(true, Ordering::Relaxed);
     wait_for(&lb, "b is in", |s| state(s, &b) == EndpointState::Active).await;
+    wait_until_ready(&lb, 2).await;
     assert_eq!(send(&mut lb, 100).await, 0);
     assert_eq!(b.hits(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_waiting_for_their_first_probe_serve_not_even_in_panic() {
+    let backends = [
+        Backend::start(OK).await,
+        Backend::start(OK).await,
+        Backend::start(OK).await,
+    ];
+    let first = backends[0].addr;
+    // Only the first endpoint's probe answers; the others' hang for 5 s.
+    let probe = move |ep: &Endpoint| -> ProbeFuture {
+        let slow = ep.addr() != first;
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Ok(())
+        })
+    };
+    let checks = HealthChecks::new(probe)
+        .timeout(Duration::from_secs(10))
+        .unhealthy_until_probed(true);
+    let mut lb = build(&backends.iter().collect::<Vec<_>>(), "round-robin", checks);
+    wait_until_ready(&lb, 1).await;
+    // 1 of 3 probed healthy is below the panic threshold, but endpoints
+    // never probed are not candidates: no panic, and they get nothing.
+    assert_eq!(send(&mut lb, 60).await, 0);
+    assert_eq!(backends[0].hits(), 60);
+    assert!(!lb.stats().panic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +251,14 @@ async fn probes_that_hang_or_panic_fail_and_the_balancer_carries_on() {
         .health_checks(checks.clone())
         .unwrap()
         .build(http_maker());
-    wait_for(&strict, "both bad probes failed", |s| s.unhealthy == 2).await;
+    let down = |s: &fulcrum::Stats| {
+        [hangs, panics].iter().all(|&a| {
+            s.endpoint(a)
+                .is_some_and(|e| e.state == EndpointState::Unhealthy)
+        })
+    };
+    wait_for(&strict, "both bad probes failed", down).await;
+    wait_until_ready(&strict, 1).await;
     assert!(!strict.stats().driver_stopped);
     let before: Vec<u64> = backends.iter().map(Backend::hits).collect();
     assert_eq!(send(&mut strict, 50).await, 0);

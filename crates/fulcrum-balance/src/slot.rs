@@ -244,6 +244,7 @@ impl Slot {
             EndpointState::Active,
             EndpointState::Ejected,
             EndpointState::Unhealthy,
+            EndpointState::Disabled,
         ]
         .into_iter()
         .find(|&from| {

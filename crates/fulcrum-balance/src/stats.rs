@@ -97,9 +97,8 @@ pub struct EndpointStats {
     /// Failures in a row, ended by a success (counted while the
     /// consecutive-failure detector is on).
     pub failures_in_a_row: u32,
-    /// What its active health check says (`None` without health checks,
-    /// or once it has left the set). In panic an unhealthy endpoint
-    /// serves: its state is then `active`.
+    /// What its active health check says (`None` without health checks).
+    /// In panic an unhealthy endpoint serves: its state is then `active`.
     pub probe_healthy: Option<bool>,
     /// Probes it passed.
     pub probes_passed: u64,

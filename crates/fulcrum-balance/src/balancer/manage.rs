@@ -61,11 +61,13 @@ impl std::error::Error for ManageError {}
 /// [`Balancer::manager`](crate::Balancer::manager); clone it freely.
 ///
 /// Changes are made by the balancer's driver, keyed by address, and
-/// outlive set updates: an endpoint disabled stays disabled if discovery
-/// drops it and adds it back, until [`enable`](Self::enable)d. A disabled
-/// endpoint takes no new request, even in panic mode; its service and its
-/// requests in flight are kept. Each call returns once the change is in
-/// effect for new requests.
+/// outlive set updates that keep the endpoint (a re-resolve, a new weight
+/// from discovery); they are forgotten once the address has left the set
+/// and finished draining, so that a new instance on a reused address (a
+/// pod IP) starts afresh. A disabled endpoint takes no new request, even
+/// in panic mode, and does not count in its tier's health; its service and
+/// its requests in flight are kept. Each call returns once the change is
+/// in effect for new requests (the driver has published it).
 ///
 /// A rolling update without a failed request: add the new endpoint, then
 /// [`drain`](Self::drain) the old one and remove it from the set.
@@ -122,7 +124,18 @@ impl Manager {
     /// deadline of its own: wrap it in a timeout if a request may hang.
     pub async fn drain(&self, addr: SocketAddr) -> Result<(), ManageError> {
         let slot = self.ask(|reply| Command::Disable(addr, reply)).await?;
-        while slot.in_flight.get() > 0 {
+        // A request picks its endpoint and counts itself in flight in one
+        // synchronous step of `call`; a thread preempted between the two
+        // could still send one after a single idle reading, so the drain
+        // ends after two, a poll apart.
+        let mut idle_readings = 0;
+        while idle_readings < 2 {
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            if slot.in_flight.get() == 0 {
+                idle_readings += 1;
+            } else {
+                idle_readings = 0;
+            }
             tokio::time::sleep(DRAIN_POLL).await;
         }
         Ok(())
@@ -142,8 +155,9 @@ impl Manager {
         self.ask(|reply| Command::Enable(addr, reply)).await
     }
 
-    /// Overrides the endpoint's weight (0 makes it a standby), whatever
-    /// discovery says, until [`reset_weight`](Self::reset_weight).
+    /// Overrides the endpoint's weight (0 makes it a standby; at most
+    /// `u32::MAX - 1`), whatever discovery says, until
+    /// [`reset_weight`](Self::reset_weight).
     pub async fn set_weight(&self, addr: SocketAddr, weight: u32) -> Result<(), ManageError> {
         self.ask(|reply| Command::Weight(addr, Some(weight), reply))
             .await

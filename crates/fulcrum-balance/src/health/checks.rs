@@ -178,6 +178,7 @@ impl HealthChecks {
         let spread = f64::from(self.jitter_percent) / 100.0;
         self.interval
             .mul_f64(1.0 - spread + 2.0 * spread * rng.f64())
+            .max(SHORTEST_INTERVAL)
     }
 
     /// The wait before a new endpoint's first probe.

@@ -13,8 +13,10 @@
 //! * **unhealthy**: its active health check ([`HealthChecks`], off by
 //!   default) failed `fall` times in a row. Its service is kept; it is back
 //!   after `rise` passed probes. A [`Probe`] is any async check of an
-//!   endpoint; [`TcpConnect`] ships here, HTTP and gRPC probes with the
-//!   integrations.
+//!   endpoint (a closure will do); [`TcpConnect`] ships here.
+//!
+//! Endpoints that start serving can ramp up their share over a window
+//! ([`SlowStart`]), under every policy.
 //!
 //! The decisions are pure functions ([`outlier`] finds outliers in an
 //! interval's answers, `ejection` keeps the lengths and the maximum

@@ -60,8 +60,9 @@ impl<P: Probe + ?Sized> Probe for Arc<P> {
 
 /// Healthy if a TCP connection to the endpoint's address can be opened;
 /// the connection is closed at once. It tells a listening process from a
-/// dead one, not a working one from a broken one: the HTTP and gRPC
-/// probes of the integrations ask the service itself.
+/// dead one, not a working one from a broken one: a probe that asks the
+/// service itself (an HTTP `GET /health`, gRPC's health service) tells
+/// more. Any async closure is a [`Probe`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpConnect;
 

@@ -21,11 +21,18 @@ const LONGEST: Duration = Duration::from_secs(365 * 86_400);
 /// * policies without a key (`ewma`, `p2c`, `least-conn`, `round-robin`,
 ///   `random`, the weighted ones) pick again when they land on a ramping
 ///   endpoint, with the probability `1 − factor`;
+///   (`least-conn`, which always chooses the one least loaded endpoint,
+///   chooses a ramping one again when it picks again: there it takes about
+///   `1 − (1 − factor)^5` of the picks it would win, still a ramp);
 /// * the hash policies send a ramping endpoint only the keys whose hash
 ///   (with the endpoint) falls below its factor, so its keys arrive
 ///   gradually, in the same order in every client, and stay once they
-///   have arrived; the other keys go where they would go without it;
-/// * `sticky` keeps its sessions where they live.
+///   have arrived; the other keys take the policy's next choice for them
+///   (for `ring-hash` and `rendezvous`, where they were before the
+///   endpoint joined; for `maglev`, the next entry of the key's probe
+///   sequence, so they may move twice);
+/// * `sticky` keeps its sessions where they live, and places new ones
+///   with its inner policy, as above.
 ///
 /// The endpoints of a balancer's first set do not ramp (there is nobody
 /// to spare them), nor do endpoints when all that serve are ramping.

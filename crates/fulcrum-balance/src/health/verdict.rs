@@ -25,6 +25,12 @@ impl Verdict {
         self.healthy
     }
 
+    /// It starts unhealthy and no probe has answered yet: it is not even a
+    /// candidate in panic mode (like an endpoint still being made).
+    pub(crate) fn awaits_first_probe(&self) -> bool {
+        self.unprobed && !self.healthy
+    }
+
     /// Records a probe's result; returns the new verdict if it changed.
     ///
     /// `fall` failures in a row take a healthy endpoint down, `rise`

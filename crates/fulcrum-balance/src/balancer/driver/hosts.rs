@@ -8,8 +8,11 @@ pub(crate) struct Host {
     pub(crate) weight: u32,
     /// Its service is made and in service (it could take a request).
     pub(crate) available: bool,
-    /// Not ejected as an outlier.
+    /// Not ejected as an outlier, nor down by its probe.
     pub(crate) healthy: bool,
+    /// Disabled by its manager: not part of its tier at all (it neither
+    /// serves nor counts against the tier's health).
+    pub(crate) disabled: bool,
 }
 
 /// The endpoints that serve, with their effective weights (always ≥ 1),
@@ -35,6 +38,23 @@ pub(crate) struct Serving {
 ///   which serves (at weight 1) only when no endpoint of positive weight
 ///   would.
 pub(crate) fn serving(hosts: &[Host], panic_threshold: f64) -> Serving {
+    let enabled: Vec<(usize, Host)> = hosts
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, h)| !h.disabled)
+        .collect();
+    let mut serving = serving_enabled(
+        &enabled.iter().map(|&(_, h)| h).collect::<Vec<_>>(),
+        panic_threshold,
+    );
+    for e in &mut serving.endpoints {
+        e.0 = enabled[e.0].0;
+    }
+    serving
+}
+
+fn serving_enabled(hosts: &[Host], panic_threshold: f64) -> Serving {
     let good = |h: &Host| h.available && h.healthy;
     let tier = fulcrum_core::serving_tier(hosts.iter().map(|h| (h.priority, good(h))))
         .or_else(|| fulcrum_core::serving_tier(hosts.iter().map(|h| (h.priority, h.available))));
@@ -73,6 +93,7 @@ mod tests {
             weight,
             available,
             healthy: true,
+            disabled: false,
         }
     }
 
@@ -139,6 +160,29 @@ mod tests {
         let hosts = [host(0, 1, true), host(0, 1, false), ejected(0)];
         let s = super::serving(&hosts, 50.0);
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1), (2, 1)], true));
+    }
+
+    #[test]
+    fn disabled_endpoints_neither_serve_nor_count_toward_panic() {
+        let disabled = Host {
+            disabled: true,
+            ..host(0, 1, true)
+        };
+        // Half the tier disabled, one of the rest ejected: 2 of 3 healthy,
+        // no panic, and the disabled ones never serve.
+        let hosts = [
+            host(0, 1, true),
+            disabled,
+            disabled,
+            ejected(0),
+            host(0, 1, true),
+        ];
+        let s = super::serving(&hosts, 50.0);
+        assert_eq!((s.endpoints, s.panic), (vec![(0, 1), (4, 1)], false));
+        // Even in panic.
+        let hosts = [disabled, ejected(0), ejected(0), host(0, 1, true)];
+        let s = super::serving(&hosts, 50.0);
+        assert_eq!((s.endpoints, s.panic), (vec![(1, 1), (2, 1), (3, 1)], true));
     }
 
     #[test]

@@ -91,6 +91,13 @@ where
                 }
                 member.service = Some(service);
                 member.slot.install();
+                // Held out for another reason, it stays out until the
+                // publish decides (in panic it may serve).
+                if let Some(index) = self.members.index_of(id) {
+                    if let Some(state) = self.held_out_as(index) {
+                        self.members.at(index).slot.hold_out(state);
+                    }
+                }
             }
             Err(e) => {
                 let slot = member.slot.clone();

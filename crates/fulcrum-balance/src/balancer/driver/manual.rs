@@ -44,6 +44,30 @@ where
         self.dirty = true;
     }
 
+    /// Overrides of addresses that left the set (and finished draining)
+    /// are forgotten: a new instance on a reused address (a pod IP) starts
+    /// afresh.
+    pub(super) fn forget_departed_overrides(&mut self) {
+        if self.overrides.is_empty() {
+            return;
+        }
+        let present: std::collections::HashSet<SocketAddr> = self
+            .members
+            .iter()
+            .map(|m| &m.slot)
+            .chain(self.draining.iter())
+            .map(|slot| slot.endpoint.addr())
+            .collect();
+        self.overrides.retain(|addr, _| present.contains(addr));
+    }
+
+    /// Answers the commands waiting for the snapshot just published.
+    pub(super) fn answer_after_publish(&mut self) {
+        for reply in self.after_publish.drain(..) {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
     pub(super) fn on_command(&mut self, command: Command) {
         match command {
             Command::Disable(addr, reply) => {
@@ -62,29 +86,39 @@ where
                 let _ = reply.send(answer);
             }
             Command::Enable(addr, reply) => {
-                let answer = match self.managed_slot(addr) {
+                let known = self.overrides.contains_key(&addr);
+                match self.managed_slot(addr) {
                     Some(slot) => {
-                        self.set_override(addr, |o| o.disabled = false);
                         slot.disabled.store(false, Ordering::Relaxed);
                         tracing::info!(endpoint = %slot.endpoint, "endpoint enabled by its manager");
-                        Ok(())
                     }
-                    None => Err(ManageError::UnknownEndpoint(addr)),
-                };
-                let _ = reply.send(answer);
+                    None if known => {}
+                    None => {
+                        let _ = reply.send(Err(ManageError::UnknownEndpoint(addr)));
+                        return;
+                    }
+                }
+                self.set_override(addr, |o| o.disabled = false);
+                self.after_publish.push(reply);
             }
             Command::Weight(addr, weight, reply) => {
-                let answer = match self.managed_slot(addr) {
+                // `u32::MAX` marks "no override" in the slot.
+                let weight = weight.map(|w| w.min(NO_WEIGHT_OVERRIDE - 1));
+                let known = self.overrides.contains_key(&addr);
+                match self.managed_slot(addr) {
                     Some(slot) => {
-                        self.set_override(addr, |o| o.weight = weight);
                         slot.weight_override
                             .store(weight.unwrap_or(NO_WEIGHT_OVERRIDE), Ordering::Relaxed);
                         tracing::info!(endpoint = %slot.endpoint, ?weight, "endpoint weight set by its manager");
-                        Ok(())
                     }
-                    None => Err(ManageError::UnknownEndpoint(addr)),
-                };
-                let _ = reply.send(answer);
+                    None if known && weight.is_none() => {}
+                    None => {
+                        let _ = reply.send(Err(ManageError::UnknownEndpoint(addr)));
+                        return;
+                    }
+                }
+                self.set_override(addr, |o| o.weight = weight);
+                self.after_publish.push(reply);
             }
         }
     }

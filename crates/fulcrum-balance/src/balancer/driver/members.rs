@@ -31,6 +31,8 @@ pub(super) struct Member<S> {
     /// What its active health checks say, and when it is next probed.
     pub(super) verdict: Verdict,
     pub(super) probe_at: Option<Instant>,
+    /// Its probe running, cancelled if it is removed.
+    pub(super) probe_abort: Option<AbortHandle>,
     /// Slow start: it was in the balancer's first set; it served in the
     /// last publish; it has ever served; since when it ramps.
     pub(super) first_set: bool,
@@ -138,6 +140,7 @@ where
             ejection: Ejection::default(),
             verdict,
             probe_at: None,
+            probe_abort: None,
             first_set: !self.ever_served,
             serving: false,
             has_served: false,
@@ -158,6 +161,9 @@ where
     fn retire(&mut self, member: Member<S>) {
         if let Some(making) = member.making {
             making.abort();
+        }
+        if let Some(probe) = member.probe_abort {
+            probe.abort();
         }
         member.slot.set_state(EndpointState::Draining);
         member.slot.ejection_reason.store(0, Ordering::Relaxed);
@@ -232,6 +238,7 @@ where
             changed = true;
         }
         self.members.replace(list);
+        self.forget_departed_overrides();
         for index in to_make {
             self.start_make(index);
             self.schedule_first_probe(index);

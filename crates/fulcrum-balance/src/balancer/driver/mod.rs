@@ -167,6 +167,9 @@ pub(crate) struct Driver<S, M> {
     /// Commands of the balancer's managers, and the overrides they set.
     commands: mpsc::UnboundedReceiver<Command>,
     overrides: manual::Overrides,
+    /// Manager commands answered once the next snapshot is published (so
+    /// that they are in effect when the caller hears back).
+    after_publish: Vec<oneshot::Sender<Result<(), super::ManageError>>>,
     /// When ramping endpoints' shares are next raised.
     ramp_at: Option<Instant>,
     /// Some publish has had an endpoint to serve: later members are not
@@ -289,6 +292,7 @@ where
             ever_served: false,
             commands,
             overrides: Default::default(),
+            after_publish: Vec::new(),
             version: 0,
             _stop_guard: StopGuard {
                 shared: shared_for_guard,

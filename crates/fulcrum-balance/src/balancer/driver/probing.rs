@@ -54,7 +54,11 @@ where
                 return;
             }
         };
+        // Cancelled if the member is removed meanwhile.
+        let (probe, abort) = futures_util::future::abortable(probe);
+        m.probe_abort = Some(abort);
         self.probing.push(Box::pin(async move {
+            let probe = probe.map(|r| r.unwrap_or_else(|_| Err("removed".into())));
             let result =
                 match tokio::time::timeout(timeout, AssertUnwindSafe(probe).catch_unwind()).await {
                     Ok(Ok(result)) => result,
@@ -82,6 +86,7 @@ where
         let Some(m) = self.members.get_mut(id) else {
             return;
         };
+        m.probe_abort = None;
         let passed = result.is_ok();
         let counter = if passed {
             &m.slot.probes_passed

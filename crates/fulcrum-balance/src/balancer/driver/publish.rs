@@ -84,6 +84,21 @@ where
         o
     }
 
+    /// Why member `index` is held out of service, if it is: disabled,
+    /// ejected or down by its probe (in that order).
+    pub(super) fn held_out_as(&self, index: usize) -> Option<EndpointState> {
+        let m = self.members.at(index);
+        if self.override_of(&m.slot).disabled {
+            Some(EndpointState::Disabled)
+        } else if m.ejection.is_ejected() {
+            Some(EndpointState::Ejected)
+        } else if !m.verdict.is_healthy() {
+            Some(EndpointState::Unhealthy)
+        } else {
+            None
+        }
+    }
+
     /// Whether a pending change may be published now.
     pub(super) fn may_publish(&self) -> bool {
         let waiting = self.publish_after.is_some_and(|at| Instant::now() < at);
@@ -113,7 +128,7 @@ where
                     weight: o
                         .weight
                         .unwrap_or_else(|| m.slot.weight.load(Ordering::Relaxed)),
-                    available: !o.disabled
+                    available: !m.verdict.awaits_first_probe()
                         && m.service.is_some()
                         && matches!(
                             state,
@@ -123,6 +138,7 @@ where
                                 | EndpointState::Disabled
                         ),
                     healthy: m.is_healthy(),
+                    disabled: o.disabled,
                 }
             })
             .collect();
@@ -147,15 +163,13 @@ where
         }
         // An ejected or unhealthy endpoint serves only in panic: its state
         // says whether requests may pick it.
-        for (m, &serves) in self.members.iter().zip(&serves) {
-            if serves {
-                m.slot.readmit();
-            } else if self.override_of(&m.slot).disabled {
-                m.slot.hold_out(EndpointState::Disabled);
-            } else if m.ejection.is_ejected() {
-                m.slot.hold_out(EndpointState::Ejected);
-            } else if !m.verdict.is_healthy() {
-                m.slot.hold_out(EndpointState::Unhealthy);
+        for (i, &serves) in serves.iter().enumerate() {
+            let slot = &self.members.at(i).slot;
+            match self.held_out_as(i) {
+                Some(state) if !serves => slot.hold_out(state),
+                _ => {
+                    slot.readmit();
+                }
             }
         }
         let ramping = self.update_ramps(&serves);
@@ -240,6 +254,7 @@ where
             picker_panicked: Default::default(),
         }));
         self.control.published(version);
+        self.answer_after_publish();
         if has_ready {
             self.control.fail_fast.store(false, Ordering::SeqCst);
         }
