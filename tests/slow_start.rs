@@ -106,62 +106,72 @@ fn assert_ramps(policy: &str, shares: &[f64]) {
     );
 }
 
+/// A balancer builder over the three serving backends, fed by an updater.
+fn builder(
+    policy: &str,
+    old: &[Backend],
+) -> (
+    fulcrum::Updater,
+    fulcrum::Builder<fulcrum::key::NoKey, fulcrum::classify::ClassifyHttp>,
+) {
+    let (updater, updates) =
+        fulcrum::channel(EndpointSet::new(old.iter().map(|b| Endpoint::new(b.addr))));
+    let builder = Balancer::builder()
+        .policy_name(policy)
+        .unwrap()
+        .updates(updates)
+        .classify(server_errors());
+    (updater, builder)
+}
+
+/// Warms the balancer up, then measures the newcomer's shares.
+async fn run<K, C>(
+    lb: Balancer<support::EndpointClient, K, C>,
+    updater: &fulcrum::Updater,
+    old: &[Backend],
+    new: &Backend,
+) -> Vec<f64>
+where
+    Balancer<support::EndpointClient, K, C>:
+        Service<Request<Empty<Bytes>>, Error = fulcrum::Error> + Clone + Send + 'static,
+    <Balancer<support::EndpointClient, K, C> as Service<Request<Empty<Bytes>>>>::Future: Send,
+{
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    let counts = lb.clone();
+    shares(lb, updater, old, new, move || counts.counts().ready).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_endpoint_ramps_up_under_ewma_and_round_robin() {
     for policy in ["ewma", "round-robin"] {
         let (old, new) = backends().await;
-        let (updater, updates) =
-            fulcrum::channel(EndpointSet::new(old.iter().map(|b| Endpoint::new(b.addr))));
-        let lb = Balancer::builder()
-            .policy_name(policy)
-            .unwrap()
-            .updates(updates)
-            .classify(server_errors())
+        let (updater, builder) = builder(policy, &old);
+        let lb = builder
             .slow_start(SlowStart::new(WINDOW))
             .unwrap()
             .build(http_maker());
-        lb.ready_all(Duration::from_secs(5)).await.unwrap();
-        let stats_lb = lb.clone();
-        let shares = shares(lb, &updater, &old, &new, move || stats_lb.counts().ready).await;
-        assert_ramps(policy, &shares);
+        assert_ramps(policy, &run(lb, &updater, &old, &new).await);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_endpoint_ramps_up_under_maglev_taking_its_keys_gradually() {
     let (old, new) = backends().await;
-    let (updater, updates) =
-        fulcrum::channel(EndpointSet::new(old.iter().map(|b| Endpoint::new(b.addr))));
-    let lb = Balancer::builder()
-        .policy_name("maglev")
-        .unwrap()
-        .updates(updates)
+    let (updater, builder) = builder("maglev", &old);
+    let lb = builder
         .key(|r: &Request<Empty<Bytes>>| Some(hash_bytes(r.uri().path().as_bytes())))
-        .classify(server_errors())
         .slow_start(SlowStart::new(WINDOW))
         .unwrap()
         .build(http_maker());
-    lb.ready_all(Duration::from_secs(5)).await.unwrap();
-    let stats_lb = lb.clone();
-    let shares = shares(lb, &updater, &old, &new, move || stats_lb.counts().ready).await;
-    assert_ramps("maglev", &shares);
+    assert_ramps("maglev", &run(lb, &updater, &old, &new).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_slow_start_a_new_endpoint_takes_its_share_at_once() {
     // The control for the tests above: they would fail without slow start.
     let (old, new) = backends().await;
-    let (updater, updates) =
-        fulcrum::channel(EndpointSet::new(old.iter().map(|b| Endpoint::new(b.addr))));
-    let lb = Balancer::builder()
-        .policy_name("round-robin")
-        .unwrap()
-        .updates(updates)
-        .classify(server_errors())
-        .build(http_maker());
-    lb.ready_all(Duration::from_secs(5)).await.unwrap();
-    let stats_lb = lb.clone();
-    let shares = shares(lb, &updater, &old, &new, move || stats_lb.counts().ready).await;
+    let (updater, builder) = builder("round-robin", &old);
+    let shares = run(builder.build(http_maker()), &updater, &old, &new).await;
     eprintln!("no slow start: {shares:.3?}");
     assert!(shares[0] > 0.2, "{shares:.3?}");
 }

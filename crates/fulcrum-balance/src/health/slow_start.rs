@@ -11,7 +11,7 @@ const LONGEST: Duration = Duration::from_secs(365 * 86_400);
 /// Slow start (off by default): an endpoint that starts serving — added
 /// to a set that already serves, or back after an ejection, a failed
 /// probe or a backoff — takes a growing share of requests over a
-/// [`window`](Self::window), instead of its full share at once with cold
+/// window (given to [`new`](Self::new)), instead of its full share at once with cold
 /// caches, JIT or connection pools.
 ///
 /// Its share is scaled by Envoy's factor
