@@ -14,7 +14,7 @@
 //! `balancer/snapshot.rs`); an endpoint-set update becomes members in the
 //! driver (`balancer/driver/members.rs`), which endpoints serve is decided
 //! in `balancer/driver/hosts.rs`; an endpoint is taken out of service in
-//! `slot.rs` (`take_out_of_service`), from a failed readiness check
+//! `slot/mod.rs` (`take_out_of_service`), from a failed readiness check
 //! (`balancer/future.rs`) or a refused connection
 //! (`classify/completion.rs`), and re-admitted by the driver
 //! (`balancer/driver/mod.rs`); load is recorded by the request's
