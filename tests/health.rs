@@ -215,15 +215,18 @@ async fn four_of_five_failing_the_maximum_ejection_percentage_and_the_panic_thre
         .build(http_maker());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
     let all_four = |lb: &Lb| lb.stats().ejected == 4;
-    load(
-        &lb,
-        4,
-        500,
-        Duration::from_secs(2),
-        Duration::from_secs(20),
-        all_four,
-    )
-    .await;
+    // 4 callers, 500 requests each at most.
+    let load_until = |lb, until| {
+        load(
+            lb,
+            4,
+            500,
+            Duration::from_secs(2),
+            Duration::from_secs(20),
+            until,
+        )
+    };
+    load_until(&lb, all_four).await;
     // The driver publishes the panic right after the fourth ejection.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !lb.stats().panic && Instant::now() < deadline {
@@ -249,15 +252,7 @@ async fn four_of_five_failing_the_maximum_ejection_percentage_and_the_panic_thre
         .unwrap()
         .build(http_maker());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
-    load(
-        &lb,
-        4,
-        500,
-        Duration::from_secs(2),
-        Duration::from_secs(20),
-        all_four,
-    )
-    .await;
+    load_until(&lb, all_four).await;
     let s = lb.stats();
     assert_eq!((s.ejected, s.panic), (4, false));
     let (sent, failed) = steady(&lb, 2, 50).await;

@@ -6,14 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::limits::{check_interval, LONGEST, SHORTEST_INTERVAL};
 use super::probe::{Probe, TcpConnect};
-
-/// "Never" is a year, not an overflow.
-const LONGEST: Duration = Duration::from_secs(365 * 86_400);
-
-/// The shortest probe interval: probing every endpoint more often would
-/// keep the driver busy.
-const SHORTEST_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Active health checks: the balancer's driver runs a [`Probe`] against
 /// every endpoint of the set on an interval, whether or not requests flow,
@@ -135,18 +129,7 @@ impl HealthChecks {
 
     /// Checks the settings; the builder calls it.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.interval.is_zero() {
-            return Err(ConfigError::zero("probe interval"));
-        }
-        if self.interval < SHORTEST_INTERVAL {
-            return Err(ConfigError::invalid(
-                "probe interval",
-                format!(
-                    "{:?} is shorter than {SHORTEST_INTERVAL:?}; give a longer one",
-                    self.interval
-                ),
-            ));
-        }
+        check_interval("probe interval", self.interval)?;
         if self.timeout.is_zero() {
             return Err(ConfigError::zero("probe timeout"));
         }

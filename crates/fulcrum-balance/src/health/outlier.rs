@@ -4,13 +4,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
-
-/// "Never" is a year, not an overflow.
-const LONGEST: Duration = Duration::from_secs(365 * 86_400);
-
-/// The shortest interval: evaluating every member more often would keep
-/// the driver busy.
-const SHORTEST_INTERVAL: Duration = Duration::from_millis(10);
+use super::limits::{check_interval, LONGEST};
 
 /// Passive outlier detection: endpoints that fail more than their peers are
 /// ejected (taken out of the picking set, their connections kept) for a
@@ -194,18 +188,7 @@ impl OutlierDetection {
         if !self.enabled {
             return Ok(());
         }
-        if self.interval.is_zero() {
-            return Err(ConfigError::zero("outlier detection interval"));
-        }
-        if self.interval < SHORTEST_INTERVAL {
-            return Err(ConfigError::invalid(
-                "outlier detection interval",
-                format!(
-                    "{:?} is shorter than {SHORTEST_INTERVAL:?}; give a longer one",
-                    self.interval
-                ),
-            ));
-        }
+        check_interval("outlier detection interval", self.interval)?;
         if self.base_ejection.is_zero() {
             return Err(ConfigError::zero("base ejection time"));
         }

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
-
-/// "Never" is a year, not an overflow.
-const LONGEST: Duration = Duration::from_secs(365 * 86_400);
+use super::limits::LONGEST;
 
 /// Slow start (off by default): an endpoint that starts serving — added
 /// to a set that already serves, or back after an ejection, a failed

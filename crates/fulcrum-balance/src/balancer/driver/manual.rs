@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{Driver, Maker};
@@ -77,7 +76,6 @@ where
                         // In effect for new requests before the reply: the
                         // publish that follows only confirms it.
                         slot.hold_out(EndpointState::Disabled);
-                        slot.disabled.store(true, Ordering::Relaxed);
                         tracing::info!(endpoint = %slot.endpoint, "endpoint disabled by its manager");
                         Ok(slot)
                     }
@@ -89,7 +87,6 @@ where
                 let known = self.overrides.contains_key(&addr);
                 match self.managed_slot(addr) {
                     Some(slot) => {
-                        slot.disabled.store(false, Ordering::Relaxed);
                         tracing::info!(endpoint = %slot.endpoint, "endpoint enabled by its manager");
                     }
                     None if known => {}
@@ -107,8 +104,6 @@ where
                 let known = self.overrides.contains_key(&addr);
                 match self.managed_slot(addr) {
                     Some(slot) => {
-                        slot.weight_override
-                            .store(weight.unwrap_or(NO_WEIGHT_OVERRIDE), Ordering::Relaxed);
                         tracing::info!(endpoint = %slot.endpoint, ?weight, "endpoint weight set by its manager");
                     }
                     None if known && weight.is_none() => {}

@@ -70,18 +70,13 @@ where
         }
     }
 
-    /// The manual override of a member's address, mirrored in its slot for
-    /// stats (a member re-added by discovery inherits it).
+    /// The manual override of a member's address (a member re-added by
+    /// discovery inherits it).
     fn override_of(&self, slot: &Slot) -> Override {
-        let o = self
-            .overrides
+        self.overrides
             .get(&slot.endpoint.addr())
             .copied()
-            .unwrap_or_default();
-        slot.disabled.store(o.disabled, Ordering::Relaxed);
-        slot.weight_override
-            .store(o.weight.unwrap_or(NO_WEIGHT_OVERRIDE), Ordering::Relaxed);
-        o
+            .unwrap_or_default()
     }
 
     /// Why member `index` is held out of service, if it is: disabled,
@@ -123,6 +118,11 @@ where
             .map(|m| {
                 let state = m.slot.state();
                 let o = self.override_of(&m.slot);
+                // Mirrored in the slot for stats.
+                m.slot.disabled.store(o.disabled, Ordering::Relaxed);
+                m.slot
+                    .weight_override
+                    .store(o.weight.unwrap_or(NO_WEIGHT_OVERRIDE), Ordering::Relaxed);
                 Host {
                     priority: m.slot.priority.load(Ordering::Relaxed),
                     weight: o
