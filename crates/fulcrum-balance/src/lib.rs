@@ -5,6 +5,7 @@
 //!   ([`balancer`] module).
 //! * [`pick`] — the policies and the traits to write your own.
 //! * [`classify`] — outcomes, and when a request is finished.
+//! * [`retry`] — retries and hedging within a budget.
 //! * [`key`] — affinity keys for the hash policies.
 //! * [`updates`] — feeding endpoint sets by hand.
 //! * [`stats`] — what the balancer knows, as JSON-ready data.
@@ -28,6 +29,7 @@ mod control;
 pub mod health;
 pub mod key;
 pub mod pick;
+pub mod retry;
 mod slot;
 pub mod stats;
 pub mod updates;

@@ -43,6 +43,16 @@ pub struct Stats {
     pub unhealthy: usize,
     /// The last discovery error, if the latest discovery attempt failed.
     pub discovery_error: Option<String>,
+    /// Attempts after the first made by retry layers over this balancer
+    /// (see [`retry`](crate::retry)), free moves of unsent requests
+    /// included.
+    pub retries: u64,
+    /// Hedges sent by retry layers over this balancer.
+    pub hedges: u64,
+    /// Hedges whose answer was the one returned.
+    pub hedges_won: u64,
+    /// Retries and hedges the retry budget refused.
+    pub retry_budget_exhausted: u64,
     /// Every endpoint of the current set, then those still draining.
     pub endpoints: Vec<EndpointStats>,
 }

@@ -210,3 +210,80 @@ fn completion_carried_by_the_response_does_not_allocate() {
     assert_eq!(allocations_in(|i| one(i, &mut lb)), 0);
     assert!(lb.stats().endpoints.iter().all(|e| e.in_flight == 0));
 }
+
+/// Fails every request on the endpoint with port 1 (the error is an
+/// `&'static str`: converting it to the balancer's error boxes it).
+#[derive(Clone, Copy)]
+struct FailOnPort1(u16);
+
+impl Service<u64> for FailOnPort1 {
+    type Response = u64;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<u64, &'static str>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: u64) -> Self::Future {
+        std::future::ready(if self.0 == 1 { Err("down") } else { Ok(req) })
+    }
+}
+
+/// The retry layer's allocations per request: none for a request answered
+/// by its first attempt (with a per-attempt timeout and hedging on), and
+/// for a retried one, the inner error's box and the retry's set of tried
+/// endpoints.
+#[test]
+fn the_retry_layer_allocates_only_when_it_retries() {
+    use fulcrum_balance::retry::{Hedging, RetryBudget, RetryClone, RetryLayer};
+    use tower::Layer;
+
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = runtime();
+    let mut cx = Context::from_waker(Waker::noop());
+    let layer = RetryLayer::new(RetryClone)
+        .per_try_timeout(Duration::from_secs(1))
+        .unwrap()
+        .hedging(Hedging::after(Duration::from_secs(1)).unwrap())
+        .budget(RetryBudget::new(1.0, 100_000, Duration::from_secs(10)).unwrap());
+    let build = |ports: std::ops::Range<u16>| {
+        rt.block_on(async {
+            let lb = Balancer::builder()
+                .policy_name("round-robin")
+                .unwrap()
+                .endpoints(ports.map(|p| Endpoint::new(([127, 0, 0, 1], p).into())))
+                .build(make_fn(|ep: &Endpoint| FailOnPort1(ep.addr().port())));
+            lb.ready_all(Duration::from_secs(5)).await.unwrap();
+            layer.clone().layer(lb)
+        })
+    };
+    let _guard = rt.enter();
+    let mut one = |client: &mut fulcrum_balance::retry::Retry<_, RetryClone>, i: u64| {
+        assert!(client.poll_ready(&mut cx).is_ready());
+        let fut = pin!(client.call(i));
+        match fut.poll(&mut cx) {
+            Poll::Ready(Ok(v)) => assert_eq!(v, i),
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut healthy = build(2..12);
+    let first_attempts = allocations_in(|i| one(&mut healthy, i));
+    // Round robin over ports 1 and 2: requests that fail on port 1 are
+    // retried on port 2.
+    let mut half_failing = build(1..3);
+    let before = half_failing.get_ref().stats().retries;
+    let with_retries = allocations_in(|i| one(&mut half_failing, i));
+    // The warm-up's retries are not counted.
+    let retried = half_failing.get_ref().stats().retries - before;
+    let retried = retried * 20_000 / 21_000;
+    eprintln!(
+        "retry layer: {first_attempts} allocations in 20000 first-attempt answers; \
+         {with_retries} in 20000 requests of which {retried} were retried ({:.1} per retry)",
+        with_retries as f64 / retried as f64
+    );
+    assert_eq!(first_attempts, 0);
+    // Each failed attempt: the inner `&str` error boxed as the balancer's
+    // source (a `String` and its box); each retry: its set of tried
+    // endpoints.
+    assert!(retried > 0);
+    assert_eq!(with_retries, 3 * retried);
+}

@@ -52,6 +52,15 @@ pub enum Error {
         /// The panic's message.
         message: String,
     },
+    /// An attempt had no answer within the retry layer's per-attempt
+    /// timeout ([`RetryLayer::per_try_timeout`](crate::retry::RetryLayer::per_try_timeout)),
+    /// and no other attempt was allowed (attempts or budget spent).
+    TimedOut {
+        /// The endpoint of the last attempt, if it had one.
+        endpoint: Option<SocketAddr>,
+        /// The per-attempt timeout.
+        after: Duration,
+    },
     /// [`Balancer::ready_all`](crate::Balancer::ready_all) ran out of time
     /// before every endpoint's service was made.
     WarmingUp {
@@ -69,6 +78,7 @@ impl Error {
     pub fn endpoint(&self) -> Option<SocketAddr> {
         match self {
             Error::NotReady { endpoint, .. } | Error::Service { endpoint, .. } => Some(*endpoint),
+            Error::TimedOut { endpoint, .. } => *endpoint,
             _ => None,
         }
     }
@@ -108,6 +118,22 @@ impl fmt::Display for Error {
             Error::Panicked { what, message } => write!(
                 f,
                 "the {what} panicked ({message}); fix it to return normally"
+            ),
+            Error::TimedOut {
+                endpoint: Some(endpoint),
+                after,
+            } => write!(
+                f,
+                "endpoint {endpoint} did not answer within the per-attempt timeout of {after:?}, \
+                 and no other attempt was allowed (attempts or retry budget spent)"
+            ),
+            Error::TimedOut {
+                endpoint: None,
+                after,
+            } => write!(
+                f,
+                "no endpoint answered within the per-attempt timeout of {after:?}, and no other \
+                 attempt was allowed (attempts or retry budget spent)"
             ),
             Error::WarmingUp {
                 made,

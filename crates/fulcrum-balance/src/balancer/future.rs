@@ -17,6 +17,7 @@ use super::shared::Shared;
 use super::snapshot::{Check, Picked};
 use super::wait::{later, OwnWait};
 use crate::classify::{Classify, Completion};
+use crate::pick::Tried;
 
 pin_project! {
     #[project = StateProj]
@@ -58,6 +59,12 @@ pin_project! {
         // to pick, or for the chosen service): its deadlines. Boxed, as
         // rarely needed: the future stays small on the fast path.
         patience: Option<Box<Patience>>,
+        // Endpoints a retry of this request avoids (see `retry`); boxed,
+        // as only retries and hedges have any.
+        avoid: Option<Box<Tried>>,
+        // The address hash of the endpoint the request was sent to (0
+        // until sent).
+        sent_to: u64,
     }
 }
 
@@ -130,6 +137,8 @@ where
             key,
             moves: 0,
             patience,
+            avoid: None,
+            sent_to: 0,
         }
     }
 
@@ -151,7 +160,32 @@ where
             key,
             moves: 0,
             patience: None,
+            avoid: None,
+            sent_to: 0,
         }
+    }
+
+    /// This request, as a retry or hedge: it avoids the endpoints in
+    /// `tried` when it has to move.
+    pub(crate) fn avoiding(mut self, tried: &Tried) -> Self {
+        if !tried.is_empty() {
+            self.avoid = Some(Box::new(*tried));
+        }
+        self
+    }
+
+    /// The address hash of the endpoint this request was sent to, or is
+    /// about to be sent to; `None` while it waits for one.
+    pub(crate) fn chosen(&self) -> Option<u64> {
+        match &self.completion {
+            Some(c) => Some(c.slot().addr_hash),
+            None => (self.sent_to != 0).then_some(self.sent_to),
+        }
+    }
+
+    /// The endpoint of a request that is waiting for its answer.
+    pub(crate) fn awaiting(&self) -> Option<std::net::SocketAddr> {
+        self.completion.as_ref().map(|c| c.endpoint().addr())
     }
 
     pub(crate) fn failed(error: Error, classify: C) -> Self {
@@ -163,6 +197,8 @@ where
             key: None,
             moves: 0,
             patience: None,
+            avoid: None,
+            sent_to: 0,
         }
     }
 }
@@ -178,9 +214,18 @@ fn owner<S: Send + Sync + 'static>(completion: &Completion) -> Option<Arc<Shared
 }
 
 /// Another active endpoint from the balancer's current snapshot.
-fn pick_another<S: Clone>(shared: &Shared<S>, seed: u64, key: Option<u64>) -> Option<Picked<S>> {
+fn pick_another<S: Clone>(
+    shared: &Shared<S>,
+    seed: u64,
+    key: Option<u64>,
+    avoid: Option<&Tried>,
+) -> Option<Picked<S>> {
     let snap = shared.snapshot.load();
-    snap.choose(&mut fastrand::Rng::with_seed(seed), key)
+    let mut rng = fastrand::Rng::with_seed(seed);
+    match avoid {
+        Some(tried) => snap.choose_avoiding(&mut rng, key, tried),
+        None => snap.choose(&mut rng, key),
+    }
 }
 
 impl<S, Req, C> Future for ResponseFuture<S, Req, C>
@@ -204,6 +249,7 @@ where
                         }
                         if let Some(c) = this.completion.as_mut() {
                             c.mark_sent();
+                            *this.sent_to = c.slot().addr_hash;
                         }
                         let Some(req) = req.take() else {
                             // Unreachable: the request is taken only here.
@@ -259,11 +305,16 @@ where
     *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut rng = fastrand::Rng::with_seed(*this.seed);
     let key = *this.key;
+    let avoid = this.avoid.as_deref();
     let mut picked = None;
     let ready = wait.poll(cx, |shared| {
         let snap = shared.snapshot.load();
+        let choose = |rng: &mut fastrand::Rng| match avoid {
+            Some(tried) => snap.choose_avoiding(rng, key, tried),
+            None => snap.choose(rng, key),
+        };
         match snap.check(&shared.control) {
-            Check::Ready => match snap.choose(&mut rng, key) {
+            Check::Ready => match choose(&mut rng) {
                 Some(p) => {
                     picked = Some(p);
                     Check::Ready
@@ -358,7 +409,7 @@ where
     let time_left = this.patience.as_ref().map(|p| p.deadline > now);
     let next = shared
         .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
-        .and_then(|shared| pick_another(&shared, *this.seed, *this.key));
+        .and_then(|shared| pick_another(&shared, *this.seed, *this.key, this.avoid.as_deref()));
     match (next, req) {
         // Another endpoint, or this one made afresh.
         (Some(picked), Some(req))

@@ -67,7 +67,7 @@ mod layer;
 mod make;
 mod manage;
 mod service;
-mod shared;
+pub(crate) mod shared;
 pub(crate) mod snapshot;
 mod wait;
 

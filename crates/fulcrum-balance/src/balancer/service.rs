@@ -20,6 +20,7 @@ use super::wait::{self, OwnWait};
 use super::Builder;
 use crate::classify::{Classify, DefaultClassify, UNTIMED};
 use crate::key::{KeyExtractor, NoKey};
+use crate::pick::Tried;
 use crate::stats::{Counts, EndpointStats, Stats};
 
 /// A load balancer over endpoints, as a `tower::Service<Req>`.
@@ -162,6 +163,10 @@ impl<S, K, C> Balancer<S, K, C> {
                 .filter(|s| s.probe_verdict() == Some(false))
                 .count(),
             discovery_error: snap.discovery_error.as_deref().map(str::to_owned),
+            retries: read(&self.shared.retries.retries),
+            hedges: read(&self.shared.retries.hedges),
+            hedges_won: read(&self.shared.retries.hedges_won),
+            retry_budget_exhausted: read(&self.shared.retries.budget_exhausted),
             endpoints: snap
                 .members
                 .iter()
@@ -169,6 +174,15 @@ impl<S, K, C> Balancer<S, K, C> {
                 .map(|slot| EndpointStats::read(slot, now))
                 .collect(),
         }
+    }
+
+    /// What [`call`](Service::call) needs to send a request: for the retry
+    /// layer's further attempts.
+    pub(crate) fn parts(&self) -> (Arc<Shared<S>>, Arc<K>, C)
+    where
+        C: Clone,
+    {
+        (self.shared.clone(), self.key.clone(), self.classify.clone())
     }
 
     /// The balancer's counts (publishes, members, ready, warming, draining):
@@ -212,6 +226,10 @@ impl<S, K, C> Balancer<S, K, C> {
         self.shared.start_driver();
         wait::all_made(&self.shared, timeout.min(super::builder::MAX_TIMEOUT)).await
     }
+}
+
+fn read(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl<S, K, C> Balancer<S, K, C> {
@@ -282,6 +300,25 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        self.call_avoiding(req, None)
+    }
+}
+
+impl<S, K, C> Balancer<S, K, C> {
+    /// `call`, for a request that avoids the endpoints in `tried` (a retry
+    /// or a hedge).
+    #[inline]
+    pub(crate) fn call_avoiding<Req>(
+        &mut self,
+        req: Req,
+        tried: Option<&Tried>,
+    ) -> ResponseFuture<S, Req, C>
+    where
+        S: Service<Req> + Clone + Send + Sync + 'static,
+        S::Error: Into<BoxError>,
+        K: KeyExtractor<Req>,
+        C: Classify<S::Response>,
+    {
         // A wait abandoned by a dropped `ready()` ends here, not later with
         // a stale deadline.
         if self.waiting.is_some() {
@@ -298,7 +335,11 @@ where
             }
         };
         let snap = self.snapshot.load();
-        match snap.choose(&mut self.rng, key) {
+        let picked = match tried {
+            None => snap.choose(&mut self.rng, key),
+            Some(tried) => snap.choose_avoiding(&mut self.rng, key, tried),
+        };
+        let future = match picked {
             Some(picked) => {
                 let start = match picked.now {
                     Some(now) => now,
@@ -329,6 +370,10 @@ where
                 let wait = OwnWait::new(self.shared.clone(), waited_since);
                 ResponseFuture::waiting(req, wait, self.classify.clone(), self.rng.u64(..), key)
             }
+        };
+        match tried {
+            None => future,
+            Some(tried) => future.avoiding(tried),
         }
     }
 }

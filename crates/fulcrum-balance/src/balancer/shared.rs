@@ -17,6 +17,25 @@ use super::snapshot::Snapshot;
 use crate::control::Control;
 use crate::key::mix64;
 
+/// Counters of the retry layers over one balancer.
+#[derive(Debug, Default)]
+pub(crate) struct RetryCounts {
+    /// Attempts after the first (free moves of unsent requests included).
+    pub(crate) retries: AtomicU64,
+    /// Hedges sent.
+    pub(crate) hedges: AtomicU64,
+    /// Hedges whose answer was the one returned.
+    pub(crate) hedges_won: AtomicU64,
+    /// Retries and hedges refused by the budget.
+    pub(crate) budget_exhausted: AtomicU64,
+}
+
+impl RetryCounts {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub(crate) struct Shared<S> {
@@ -36,6 +55,8 @@ pub(crate) struct Shared<S> {
     driver_started: AtomicBool,
     next_id: AtomicU64,
     seed: u64,
+    /// What retry layers over this balancer did (see `retry`).
+    pub(crate) retries: RetryCounts,
     /// Commands for the driver from [`Manager`](super::Manager)s.
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     /// Dropped with the last balancer; the driver then stops.
@@ -69,6 +90,7 @@ impl<S> Shared<S> {
             next_id: AtomicU64::new(0),
             seed,
             commands,
+            retries: RetryCounts::default(),
             _stop: stop,
         }
     }

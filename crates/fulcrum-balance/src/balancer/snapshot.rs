@@ -8,7 +8,8 @@ use std::sync::Arc;
 use fulcrum_core::NoEndpointsReason;
 
 use crate::control::Control;
-use crate::pick::{pick_ramped, Loads, PickContext, Picker};
+use crate::key::mix64;
+use crate::pick::{pick_ramped, Loads, PickContext, Picker, Tried};
 use crate::slot::Slot;
 
 pub(crate) struct Snapshot<S> {
@@ -64,6 +65,10 @@ pub(crate) enum Check {
 /// How many times a pick is retried when the chosen endpoint has just
 /// become unavailable, before falling back to a scan.
 const PICK_ATTEMPTS: u32 = 3;
+
+/// How many times the policy is asked for an endpoint not yet tried
+/// before one is taken from a scan.
+const AVOID_ATTEMPTS: u64 = 3;
 
 /// What a pick hands a request: the endpoint, and a clone of its service.
 pub(crate) struct Picked<S> {
@@ -155,13 +160,60 @@ impl<S: Clone> Snapshot<S> {
     #[inline]
     pub(crate) fn choose(&self, rng: &mut fastrand::Rng, key: Option<u64>) -> Option<Picked<S>> {
         let (i, now) = self.choose_index(rng, key)?;
-        Some(Picked {
+        Some(self.picked(i, now))
+    }
+
+    fn picked(&self, i: usize, now: Option<u64>) -> Picked<S> {
+        Picked {
             slot: self.ready[i].clone(),
             generation: self.generations[i],
             service: self.services[i].clone(),
             now,
             counts_total: self.total.is_some(),
-        })
+        }
+    }
+
+    /// Picks as [`choose`](Self::choose) does, but not an endpoint in
+    /// `tried` while another serves: the policy picks again (a keyed one
+    /// with the key re-hashed, so every client moves a key the same way),
+    /// then any serving endpoint not tried is taken. When every serving
+    /// endpoint has been tried, one of them is picked again rather than
+    /// failing the request.
+    pub(crate) fn choose_avoiding(
+        &self,
+        rng: &mut fastrand::Rng,
+        key: Option<u64>,
+        tried: &Tried,
+    ) -> Option<Picked<S>> {
+        if tried.is_empty() {
+            return self.choose(rng, key);
+        }
+        let fresh = |i: usize| !tried.contains(self.ready[i].addr_hash);
+        let mut first = None;
+        for attempt in 0..AVOID_ATTEMPTS {
+            let key = key.map(|k| if attempt == 0 { k } else { mix64(k ^ attempt) });
+            let (i, now) = self.choose_index(rng, key)?;
+            if fresh(i) {
+                return Some(self.picked(i, now));
+            }
+            first.get_or_insert((i, now));
+        }
+        let n = self.ready.len();
+        let open = |i: &usize| fresh(*i) && self.ready[*i].serves(self.generations[*i]);
+        let found = match key {
+            // Highest random weight: the same endpoint in every client,
+            // whatever the order of its set.
+            Some(k) => (0..n)
+                .filter(open)
+                .max_by_key(|&i| mix64(k ^ self.ready[i].addr_hash)),
+            None => {
+                let start = rng.usize(..n);
+                (0..n).map(|k| (start + k) % n).find(open)
+            }
+        };
+        found
+            .map(|i| self.picked(i, None))
+            .or_else(|| first.map(|(i, now)| self.picked(i, now)))
     }
 }
 

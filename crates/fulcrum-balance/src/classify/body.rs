@@ -33,9 +33,10 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             // Dropped unfinished: cancelled, unless there was nothing to
-            // read (a 204, a reply to HEAD).
+            // read (a 204, a reply to HEAD) or the status already said the
+            // request failed (a 503 whose body a retry did not read).
             if let Some(completion) = this.completion.take() {
-                if *this.empty {
+                if *this.empty || matches!(this.outcome, Outcome::Failure(_) | Outcome::Overload { .. }) {
                     completion.finish(*this.outcome);
                 }
             }

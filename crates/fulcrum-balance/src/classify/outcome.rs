@@ -101,14 +101,41 @@ impl FailureKind {
 /// Whether an error's own message says it happened while connecting: the
 /// word "connect" on its own ("tcp connect error", "error trying to
 /// connect"), not inside another ("connection", "disconnected",
-/// "reconnect").
+/// "reconnect"). Read as the message is written, without allocating: a
+/// failure storm must not cost memory.
 fn says_connect(e: &(dyn StdError + 'static)) -> bool {
-    let message = e.to_string().to_ascii_lowercase();
-    let bytes = message.as_bytes();
-    let letter = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphabetic());
-    message
-        .match_indices("connect")
-        .any(|(i, w)| (i == 0 || !letter(i - 1)) && !letter(i + w.len()))
+    use std::fmt::Write;
+    let mut word = ConnectWord {
+        window: [b' '; 9],
+        found: false,
+    };
+    let _ = write!(word, "{e}");
+    word.push(b' ');
+    word.found
+}
+
+/// Finds "connect" as a whole word in text written to it, byte by byte.
+struct ConnectWord {
+    /// The byte before a candidate, its seven letters, the byte after.
+    window: [u8; 9],
+    found: bool,
+}
+
+impl ConnectWord {
+    fn push(&mut self, b: u8) {
+        self.window.copy_within(1.., 0);
+        self.window[8] = b.to_ascii_lowercase();
+        self.found |= &self.window[1..8] == b"connect"
+            && !self.window[0].is_ascii_alphabetic()
+            && !self.window[8].is_ascii_alphabetic();
+    }
+}
+
+impl std::fmt::Write for ConnectWord {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        s.bytes().for_each(|b| self.push(b));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -158,16 +185,30 @@ mod tests {
             FailureKind::of_error(&io::Error::other("no cause")),
             FailureKind::Server
         );
-        for not_connecting in ["disconnected", "reconnect later", "connections closed"] {
+        for not_connecting in [
+            "disconnected",
+            "reconnect later",
+            "connections closed",
+            "CONNECTED",
+            "connec t",
+        ] {
             assert_eq!(
                 kind(not_connecting, io::ErrorKind::TimedOut),
                 FailureKind::Timeout,
                 "{not_connecting}"
             );
         }
-        assert_eq!(
-            kind("error trying to connect", io::ErrorKind::Other),
-            FailureKind::Connect
-        );
+        for connecting in [
+            "error trying to connect",
+            "Connect failed",
+            "tcp connect error",
+            "(connect)",
+        ] {
+            assert_eq!(
+                kind(connecting, io::ErrorKind::Other),
+                FailureKind::Connect,
+                "{connecting}"
+            );
+        }
     }
 }

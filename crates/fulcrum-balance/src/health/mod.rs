@@ -43,7 +43,7 @@
 mod checks;
 pub(crate) mod ejection;
 mod error;
-mod limits;
+pub(crate) mod limits;
 pub mod outlier;
 mod probe;
 mod slow_start;

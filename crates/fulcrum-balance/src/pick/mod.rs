@@ -83,6 +83,7 @@ mod ring_hash;
 mod round_robin;
 mod sticky;
 mod testing;
+mod tried;
 mod weighted_random;
 mod weighted_round_robin;
 
@@ -111,3 +112,4 @@ pub use weighted_round_robin::WeightedRoundRobin;
 
 pub(crate) use policy::previous_as;
 pub(crate) use ramp::pick_ramped;
+pub(crate) use tried::Tried;
