@@ -340,8 +340,10 @@ async fn a_hanging_backend_is_left_after_the_per_attempt_timeout() {
 /// at most 5 % extra requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hedging_cuts_the_tail_of_one_slow_backend() {
-    let fast = Behaviour::Delay(Duration::from_millis(10));
-    let slow = Behaviour::Delay(Duration::from_millis(200));
+    // Long enough that the VM's scheduling noise (a few ms) does not
+    // decide the tail.
+    let fast = Behaviour::Delay(Duration::from_millis(20));
+    let slow = Behaviour::Delay(Duration::from_millis(400));
     let policy = "p2c";
     let (tasks, per_task) = (10, 300);
 
@@ -410,7 +412,9 @@ async fn hedging_cuts_the_tail_of_one_slow_backend() {
 
 /// Code the user passes to the retry layer can panic: a policy that panics
 /// copying a request fails that request with a typed error; one that
-/// panics judging a response is taken as "no retry". Neither is lost.
+/// panics judging a response is taken as "no retry"; one that panics
+/// copying for a retry hands back the last attempt's result. No request is
+/// lost or left hanging.
 #[tokio::test]
 async fn a_panicking_retry_policy_fails_the_request_with_a_typed_error() {
     let lb = Balancer::builder()
@@ -432,4 +436,43 @@ async fn a_panicking_retry_policy_fails_the_request_with_a_typed_error() {
         other => panic!("{other:?}"),
     }
     assert_eq!(client.ready().await.unwrap().call(2).await.unwrap(), 2);
+
+    #[derive(Clone)]
+    struct PanicsJudging;
+    impl fulcrum::retry::RetryPolicy<u32, u32> for PanicsJudging {
+        fn clone_request(&self, n: &u32) -> Option<u32> {
+            Some(*n)
+        }
+        fn retry_response(&self, _: &u32) -> bool {
+            panic!("judging")
+        }
+    }
+    let lb = Balancer::builder()
+        .endpoints([Endpoint::new(([127, 0, 0, 1], 1).into())])
+        .build(make_fn(|_: &Endpoint| {
+            tower::service_fn(|n: u32| async move { Ok::<_, Infallible>(n) })
+        }));
+    let mut client = RetryLayer::new(PanicsJudging).layer(lb);
+    assert_eq!(client.ready().await.unwrap().call(5).await.unwrap(), 5);
+
+    // Copying for the retry panics, over an endpoint that always fails.
+    let copies = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = copies.clone();
+    let lb = Balancer::builder()
+        .endpoints([Endpoint::new(([127, 0, 0, 1], 1).into())])
+        .build(make_fn(|_: &Endpoint| {
+            tower::service_fn(|_: u32| async { Err::<u32, _>("down") })
+        }));
+    let mut client = RetryLayer::new(retry_fn(move |n: &u32| {
+        let copy = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(copy == 0, "second copy");
+        Some(*n)
+    }))
+    .layer(lb);
+    let call = client.ready().await.unwrap().call(1);
+    match tokio::time::timeout(Duration::from_secs(5), call).await {
+        Ok(Err(fulcrum::Error::Service { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(copies.load(std::sync::atomic::Ordering::Relaxed), 2);
 }

@@ -34,27 +34,43 @@ pub struct Stats {
     pub fail_fast: bool,
     /// The driver has stopped: every request fails with `DriverStopped`.
     pub driver_stopped: bool,
-    /// Fewer endpoints of the serving tier are healthy than the panic
-    /// threshold: ejected endpoints serve too.
+    /// Fewer endpoints of the set are healthy than the panic threshold:
+    /// the most preferred tier's ejected and unhealthy endpoints serve too.
     pub panic: bool,
+    /// The tiers serving now, most preferred first, with their share of
+    /// requests: one tier, unless the preferred one is short of healthy
+    /// endpoints and spills over.
+    pub tiers: Vec<TierShare>,
+    /// How many times the set of serving tiers changed.
+    pub tier_changes: u64,
     /// Endpoints ejected by outlier detection now.
     pub ejected: usize,
     /// Endpoints down by their active health check now.
     pub unhealthy: usize,
     /// The last discovery error, if the latest discovery attempt failed.
     pub discovery_error: Option<String>,
-    /// Attempts after the first made by retry layers over this balancer
-    /// (see [`retry`](crate::retry)), free moves of unsent requests
-    /// included.
+    /// Retries made by retry layers over this balancer (see
+    /// [`retry`](crate::retry)), free moves of unsent requests included;
+    /// hedges are counted in `hedges`.
     pub retries: u64,
     /// Hedges sent by retry layers over this balancer.
     pub hedges: u64,
     /// Hedges whose answer was the one returned.
     pub hedges_won: u64,
-    /// Retries and hedges the retry budget refused.
+    /// Retries and hedges the retry budget refused. (Hedges held back by
+    /// hedging's own extra-load limit are not counted.)
     pub retry_budget_exhausted: u64,
     /// Every endpoint of the current set, then those still draining.
     pub endpoints: Vec<EndpointStats>,
+}
+
+/// A serving tier and its share of requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct TierShare {
+    /// Its priority (lower is preferred; SRV priority, 1 for backups).
+    pub priority: u32,
+    /// Its share of requests, 0–1.
+    pub share: f64,
 }
 
 /// A balancer's counts, without the per-endpoint detail of [`Stats`]:

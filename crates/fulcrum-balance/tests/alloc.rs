@@ -267,23 +267,29 @@ fn the_retry_layer_allocates_only_when_it_retries() {
     };
     let mut healthy = build(2..12);
     let first_attempts = allocations_in(|i| one(&mut healthy, i));
-    // Round robin over ports 1 and 2: requests that fail on port 1 are
-    // retried on port 2.
+    // Hedging at a percentile records every answer's latency.
+    let percentile = RetryLayer::new(RetryClone)
+        .hedging(Hedging::at_percentile(0.05).unwrap())
+        .layer(healthy.get_ref().clone());
+    let mut percentile = percentile;
+    let with_percentile = allocations_in(|i| one(&mut percentile, i));
+    // Round robin over ports 1 and 2.
     let mut half_failing = build(1..3);
     let before = half_failing.get_ref().stats().retries;
     let with_retries = allocations_in(|i| one(&mut half_failing, i));
-    // The warm-up's retries are not counted.
-    let retried = half_failing.get_ref().stats().retries - before;
-    let retried = retried * 20_000 / 21_000;
+    // Every request, warm-up included, fails on port 1 first: each retry
+    // moves the rotation on, so the next request starts on port 1 again.
+    assert_eq!(half_failing.get_ref().stats().retries - before, 21_000);
+    let retried = 20_000;
     eprintln!(
         "retry layer: {first_attempts} allocations in 20000 first-attempt answers; \
          {with_retries} in 20000 requests of which {retried} were retried ({:.1} per retry)",
         with_retries as f64 / retried as f64
     );
     assert_eq!(first_attempts, 0);
+    assert_eq!(with_percentile, 0);
     // Each failed attempt: the inner `&str` error boxed as the balancer's
     // source (a `String` and its box); each retry: its set of tried
     // endpoints.
-    assert!(retried > 0);
     assert_eq!(with_retries, 3 * retried);
 }

@@ -3,6 +3,7 @@
 //! | form | meaning |
 //! |---|---|
 //! | `127.0.0.1:8080,127.0.0.1:8081=3` or `static:…` | a fixed list; `=N` sets an entry's weight |
+//! | `127.0.0.1:8080,127.0.0.1:9090;backup` | `;backup` marks a backup (priority 1): it serves when the others cannot (NGINX's `backup`) |
 //! | `host:port`, `dns:///host:port` | A/AAAA records of `host` from the system resolver |
 //! | `dns://RESOLVER_IP[:PORT]/host:port` | the same from an explicit resolver (port 53 by default) |
 //! | `dns+srv:///_service._proto.domain` | SRV records: target hosts, ports, priorities, weights |
@@ -92,6 +93,8 @@ pub enum TargetErrorKind {
     InvalidWeight(String),
     /// An empty entry in a list (`a,,b`).
     EmptyEntry,
+    /// An entry option other than `;backup`.
+    InvalidOption(String),
 }
 
 impl TargetError {
@@ -161,6 +164,11 @@ impl fmt::Display for TargetErrorKind {
                 write!(f, "`{}` is not a weight (a whole number, 0 for standby)", w.escape_debug())
             }
             TargetErrorKind::EmptyEntry => write!(f, "empty entry in the list"),
+            TargetErrorKind::InvalidOption(o) => write!(
+                f,
+                "`;{}` is not an entry option (the one option is `;backup`)",
+                o.escape_debug()
+            ),
         }
     }
 }
@@ -237,7 +245,7 @@ impl Target {
                 return Err(err(scheme.len(), TargetErrorKind::MissingPath));
             }
         }
-        if input.contains(',') || input.contains('=') || input.parse::<SocketAddr>().is_ok() {
+        if input.contains([',', '=', ';']) || input.parse::<SocketAddr>().is_ok() {
             return parse_static(input, input, 0);
         }
         let (host, port) = parse_host_port(input, input, 0)?;
@@ -275,6 +283,9 @@ impl fmt::Display for Target {
                     write!(f, "{}", ep.addr())?;
                     if ep.weight() != 1 {
                         write!(f, "={}", ep.weight())?;
+                    }
+                    if ep.priority() > 0 {
+                        f.write_str(";backup")?;
                     }
                 }
                 Ok(())
@@ -420,6 +431,16 @@ fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetErro
         if entry.is_empty() {
             return Err(err(offset, TargetErrorKind::EmptyEntry));
         }
+        let (entry, priority) = match entry.split_once(';') {
+            None => (entry, 0),
+            Some((entry, "backup")) => (entry, 1),
+            Some((entry, option)) => {
+                return Err(err(
+                    offset + entry.len() + 1,
+                    TargetErrorKind::InvalidOption(option.to_owned()),
+                ))
+            }
+        };
         let (addr, weight) = match entry.split_once('=') {
             Some((addr, weight)) => {
                 let w = weight
@@ -443,7 +464,11 @@ fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetErro
             .ok_or_else(|| err(offset, TargetErrorKind::InvalidAddress(addr.to_owned())))?;
         // IPv4-mapped IPv6 is the IPv4 address: the same endpoint.
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        endpoints.push(Endpoint::new(addr).with_weight(weight));
+        endpoints.push(
+            Endpoint::new(addr)
+                .with_weight(weight)
+                .with_priority(priority),
+        );
         offset += raw.len() + 1;
     }
     Ok(Target::Static(EndpointSet::new(endpoints)))
@@ -455,6 +480,22 @@ mod tests {
 
     fn kind(s: &str) -> TargetErrorKind {
         Target::parse(s).unwrap_err().kind().clone()
+    }
+
+    #[test]
+    fn backups_are_marked_in_static_lists() {
+        let t = Target::parse("127.0.0.1:80,127.0.0.1:81=2;backup").unwrap();
+        let Target::Static(set) = &t else {
+            panic!("{t:?}")
+        };
+        let eps: Vec<_> = set.iter().map(|e| (e.weight(), e.priority())).collect();
+        assert_eq!(eps, [(1, 0), (2, 1)]);
+        assert_eq!(t.to_string(), "static:127.0.0.1:80,127.0.0.1:81=2;backup");
+        assert_eq!(Target::parse(&t.to_string()).unwrap(), t);
+        assert_eq!(
+            kind("127.0.0.1:80;standby"),
+            TargetErrorKind::InvalidOption("standby".into())
+        );
     }
 
     #[test]

@@ -183,6 +183,11 @@ where
         }
     }
 
+    /// Whether the request has left for its endpoint.
+    pub(crate) fn was_sent(&self) -> bool {
+        self.sent_to != 0
+    }
+
     /// The endpoint of a request that is waiting for its answer.
     pub(crate) fn awaiting(&self) -> Option<std::net::SocketAddr> {
         self.completion.as_ref().map(|c| c.endpoint().addr())

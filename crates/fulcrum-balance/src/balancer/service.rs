@@ -152,6 +152,15 @@ impl<S, K, C> Balancer<S, K, C> {
                 .load(std::sync::atomic::Ordering::Relaxed),
             driver_stopped: snap.stopped,
             panic: snap.panic,
+            tiers: snap
+                .tier_shares
+                .iter()
+                .map(|&(priority, share)| crate::stats::TierShare {
+                    priority,
+                    share: f64::from(share) / 1e6,
+                })
+                .collect(),
+            tier_changes: snap.tier_changes,
             ejected: snap
                 .members
                 .iter()

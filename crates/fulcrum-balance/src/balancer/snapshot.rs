@@ -21,6 +21,13 @@ pub(crate) struct Snapshot<S> {
     pub(crate) generations: Box<[u32]>,
     /// Shared with the next snapshot when the ready set did not change.
     pub(crate) picker: Arc<dyn Picker>,
+    /// When several tiers serve (one spills over to the next): each one's
+    /// range of `ready`, share and picker; `picker` is then unused.
+    pub(crate) tiers: Option<Box<[TierPick]>>,
+    /// The serving tiers' priorities and shares in millionths (for stats).
+    pub(crate) tier_shares: Box<[(u32, u32)]>,
+    /// How many times the set of serving tiers changed.
+    pub(crate) tier_changes: u64,
     /// Total requests in flight, when the policy reads it.
     pub(crate) total: Option<Arc<AtomicU64>>,
     /// Every endpoint in the current set, whatever its state (for stats).
@@ -48,6 +55,15 @@ pub(crate) struct Snapshot<S> {
     pub(crate) repick_ramping: bool,
     /// Set when its picker panicked on a request.
     pub(crate) picker_panicked: std::sync::atomic::AtomicBool,
+}
+
+/// One of several serving tiers: a range of the ready endpoints with a
+/// picker of its own, taking the requests whose draw falls below `below`.
+pub(crate) struct TierPick {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) below: u64,
+    pub(crate) picker: Arc<dyn Picker>,
 }
 
 /// What a snapshot says to a waiter.
@@ -111,7 +127,20 @@ impl<S> Snapshot<S> {
             return None;
         }
         let serves = |i: usize| self.ready[i].serves(self.generations[i]);
-        let loads = Loads::new(&self.ready, &self.weights)
+        // With tiers spilling over, a draw picks the tier, then its picker
+        // the endpoint (indices are the tier's own).
+        let (start, end, picker) = match &self.tiers {
+            None => (0, n, &*self.picker),
+            Some(tiers) => {
+                let draw = rng.u64(..);
+                let tier = tiers
+                    .iter()
+                    .find(|t| draw < t.below)
+                    .unwrap_or(&tiers[tiers.len() - 1]);
+                (tier.start, tier.end, &*tier.picker)
+            }
+        };
+        let loads = Loads::new(&self.ready[start..end], &self.weights[start..end])
             .with_total(self.total.as_deref())
             .with_ramping(self.ramping);
         let mut cx = PickContext::new(loads, rng, key);
@@ -120,13 +149,15 @@ impl<S> Snapshot<S> {
             // below instead of failing (and the driver logs it once).
             let pick = || {
                 if self.repick_ramping {
-                    pick_ramped(&*self.picker, &mut cx)
+                    pick_ramped(picker, &mut cx)
                 } else {
-                    self.picker.pick(&mut cx)
+                    picker.pick(&mut cx)
                 }
             };
             match catch_unwind(AssertUnwindSafe(pick)) {
-                Ok(Some(i)) if i < n && serves(i) => return Some((i, cx.clock_read())),
+                Ok(Some(i)) if start + i < end && serves(start + i) => {
+                    return Some((start + i, cx.clock_read()))
+                }
                 Ok(_) => {}
                 Err(panic) => {
                     if !self
@@ -236,6 +267,9 @@ impl<S> Snapshot<S> {
             services: Box::new([]),
             generations: Box::new([]),
             picker: Arc::new(NoPicker),
+            tiers: None,
+            tier_shares: Box::new([]),
+            tier_changes: 0,
             total: None,
             members: Box::new([]),
             draining: Box::new([]),
@@ -262,6 +296,7 @@ impl<S> Snapshot<S> {
             draining: last.draining.clone(),
             discovery_error: last.discovery_error.clone(),
             version: last.version + 1,
+            tier_changes: last.tier_changes,
             ..Snapshot::initial()
         }
     }

@@ -103,13 +103,18 @@ impl RetryBudget {
     }
 
     pub(crate) fn deposit_at(&self, now: u64) {
-        let epoch = self.epoch(now);
-        add(&self.deposits[bucket(epoch)], epoch);
+        add(&self.deposits[self.bucket(now)], self.epoch(now));
+    }
+
+    /// Gives back a withdrawal that was not used.
+    pub(crate) fn refund(&self) {
+        let now = fulcrum_core::time::now();
+        sub(&self.withdrawals[self.bucket(now)], self.epoch(now));
     }
 
     pub(crate) fn try_withdraw_at(&self, now: u64) -> bool {
         let epoch = self.epoch(now);
-        let i = bucket(epoch);
+        let i = self.bucket(now);
         // Withdraw first, then check: two callers racing for the last
         // token may both be refused, never both served.
         add(&self.withdrawals[i], epoch);
@@ -122,13 +127,16 @@ impl RetryBudget {
         false
     }
 
+    /// The bucket's epoch, as stored (masked: it wraps).
     fn epoch(&self, now: u64) -> u64 {
         (now / self.bucket_ns) & EPOCH_MASK
     }
-}
 
-fn bucket(epoch: u64) -> usize {
-    (epoch % BUCKETS as u64) as usize
+    /// The bucket, from the unmasked epoch: consecutive epochs take
+    /// consecutive buckets across the mask's wrap too.
+    fn bucket(&self, now: u64) -> usize {
+        ((now / self.bucket_ns) % BUCKETS as u64) as usize
+    }
 }
 
 /// Adds one to the bucket, starting it afresh if it last counted an

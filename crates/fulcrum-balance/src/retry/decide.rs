@@ -75,9 +75,14 @@ pub(crate) fn next(attempted: Attempted, tally: Tally, max_attempts: u32) -> Nex
         Attempted::NotSent if tally.not_sent <= MAX_NOT_SENT => Next::Retry {
             spends_budget: false,
         },
-        Attempted::Failed | Attempted::NotSent if tally.sent < max_attempts => Next::Retry {
-            spends_budget: true,
-        },
+        // Past the free moves, unsent attempts count as sent ones.
+        Attempted::Failed | Attempted::NotSent
+            if tally.sent + tally.not_sent.saturating_sub(MAX_NOT_SENT) < max_attempts =>
+        {
+            Next::Retry {
+                spends_budget: true,
+            }
+        }
         Attempted::Failed | Attempted::NotSent => Next::Return,
     }
 }
@@ -140,6 +145,13 @@ mod tests {
             next(Attempted::NotSent, tally(3, MAX_NOT_SENT + 1), 3),
             Next::Return
         );
+        // A request refused everywhere stops after max_attempts beyond the
+        // free moves, whatever the budget.
+        assert_eq!(
+            next(Attempted::NotSent, tally(0, MAX_NOT_SENT + 3), 3),
+            Next::Return
+        );
+        assert_eq!(next(Attempted::NotSent, tally(0, 20), 3), Next::Return);
         assert_eq!(next(Attempted::Answered, tally(1, 0), 3), Next::Return);
         assert_eq!(next(Attempted::Final, tally(1, 0), 3), Next::Return);
     }

@@ -39,6 +39,9 @@ pin_project! {
 /// How an attempt ended.
 struct Ended<R> {
     result: Result<R, Error>,
+    /// The request left for its endpoint (a per-attempt timeout may fire
+    /// before it did).
+    sent: bool,
     /// The address hash of its endpoint, if it had one.
     endpoint: Option<u64>,
     started: u64,
@@ -85,6 +88,7 @@ where
             Some(crate::key::endpoint_hash(addr))
         });
         Poll::Ready(Ended {
+            sent: this.fut.was_sent(),
             result,
             endpoint,
             started: *this.started,
@@ -114,14 +118,18 @@ where
     C: Classify<S::Response>,
     P: RetryPolicy<Req, C::Response>,
 {
-    /// Another attempt, on an endpoint not tried yet; `None` if the
-    /// request cannot be copied.
-    fn attempt(&self, hedge: bool) -> Option<Attempt<S, Req, C>> {
-        let req = guarded_clone(&self.policy, &self.spare).ok()??;
+    /// A copy of the request for another attempt; `None` if it cannot be
+    /// copied (the policy declined or panicked).
+    fn copy(&self) -> Option<Req> {
+        guarded_clone(&self.policy, &self.spare).ok()?
+    }
+
+    /// Another attempt with `req`, on an endpoint not tried yet.
+    fn attempt(&self, req: Req, hedge: bool) -> Attempt<S, Req, C> {
         let mut balancer =
             Balancer::from_shared(self.shared.clone(), self.key.clone(), self.classify.clone());
         let fut = balancer.call_avoiding(req, Some(&self.tried));
-        Some(Attempt::new(fut, &self.settings, hedge))
+        Attempt::new(fut, &self.settings, hedge)
     }
 
     fn counts(&self) -> &RetryCounts {
@@ -290,12 +298,26 @@ where
     if let (Some(hedger), true) = (&r.settings.hedger, ended.result.is_ok()) {
         hedger.record(fulcrum_core::time::now().saturating_sub(ended.started));
     }
-    let attempted = Attempted::of(&ended.result, |response| {
+    let attempted = match Attempted::of(&ended.result, |response| {
         guarded_retry_response::<P, Req, C::Response>(&r.policy, response)
-    });
+    }) {
+        // Timed out before it left: it never reached the endpoint.
+        Attempted::Failed if !ended.sent => Attempted::NotSent,
+        other => other,
+    };
     if matches!(attempted, Attempted::Answered | Attempted::Final) {
-        if ended.hedge && attempted == Attempted::Answered {
-            RetryCounts::add(&r.counts().hedges_won);
+        if attempted == Attempted::Answered {
+            if ended.hedge {
+                RetryCounts::add(&r.counts().hedges_won);
+            }
+            // The attempt it beat took at least this long: without the
+            // sample, the percentile would sink as hedges win.
+            let losing = [this.first.as_ref(), this.second.as_ref()]
+                .into_iter()
+                .find_map(|a| a.as_pin_ref().map(|a| a.get_ref().started));
+            if let (Some(hedger), Some(started)) = (&r.settings.hedger, losing) {
+                hedger.record(fulcrum_core::time::now().saturating_sub(started));
+            }
         }
         return Some(ended.result);
     }
@@ -313,12 +335,17 @@ where
     match next(attempted, r.tally, r.settings.max_attempts) {
         Next::Return => Some(ended.result),
         Next::Retry { spends_budget } => {
+            // The copy first: a policy that declines (or panics) now hands
+            // back the last result, with no budget spent.
+            let Some(req) = r.copy() else {
+                return Some(ended.result);
+            };
             if spends_budget && !r.settings.budget.try_withdraw() {
                 RetryCounts::add(&r.counts().budget_exhausted);
                 tracing::debug!(target = %r.shared.target, "retry budget exhausted; not retrying");
                 return Some(ended.result);
             }
-            let attempt = r.attempt(false)?;
+            let attempt = r.attempt(req, false);
             RetryCounts::add(&r.counts().retries);
             tracing::debug!(
                 target = %r.shared.target,
@@ -355,19 +382,24 @@ where
     let Some(hedger) = &r.settings.hedger else {
         return;
     };
-    if r.hedged || r.tally.sent + 2 > r.settings.max_attempts || !hedger.try_withdraw() {
+    if r.hedged || r.tally.sent + 2 > r.settings.max_attempts {
+        return;
+    }
+    let Some(req) = r.copy() else {
+        return;
+    };
+    if !hedger.try_withdraw() {
         return;
     }
     if !r.settings.budget.try_withdraw() {
+        hedger.refund();
         RetryCounts::add(&r.counts().budget_exhausted);
         return;
     }
     if let Some(endpoint) = running.fut.chosen() {
         r.tried.insert_hash(endpoint);
     }
-    let Some(attempt) = r.attempt(true) else {
-        return;
-    };
+    let attempt = r.attempt(req, true);
     r.hedged = true;
     RetryCounts::add(&r.counts().hedges);
     tracing::debug!(target = %r.shared.target, "hedging a slow request on another endpoint");

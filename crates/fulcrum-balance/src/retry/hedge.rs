@@ -99,6 +99,10 @@ impl Hedger {
         self.budget.try_withdraw()
     }
 
+    pub(crate) fn refund(&self) {
+        self.budget.refund();
+    }
+
     /// An attempt answered after `nanos`.
     pub(crate) fn record(&self, nanos: u64) {
         if self.fixed.is_none() {

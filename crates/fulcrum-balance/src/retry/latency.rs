@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Latencies in log-linear buckets (8 per power of two, so a bucket is at
-/// most 12.5 % wide), from 1 µs to about 134 s. Lock-free: recording is two
+/// most 12.5 % wide), from 1 µs to about 268 s. Lock-free: recording is two
 /// relaxed additions; the percentile is recomputed every
 /// [`RECOMPUTE_EVERY`] samples and read with one load. Counts are halved
 /// past [`DECAY_AT`] samples, so the estimate follows a service whose
@@ -41,7 +41,7 @@ impl LatencyPercentile {
         let us = (nanos / 1000).max(1);
         self.buckets[index(us)].fetch_add(1, Ordering::Relaxed);
         let n = self.samples.fetch_add(1, Ordering::Relaxed) + 1;
-        if n.is_multiple_of(RECOMPUTE_EVERY) {
+        if n.is_multiple_of(RECOMPUTE_EVERY) || n == MIN_SAMPLES {
             self.recompute(n);
         }
     }
@@ -55,11 +55,11 @@ impl LatencyPercentile {
     }
 
     fn recompute(&self, samples: u64) {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| u64::from(b.load(Ordering::Relaxed)))
-            .collect();
+        // On the stack: recomputing is on the request path.
+        let mut counts = [0u64; BUCKET_COUNT];
+        for (c, b) in counts.iter_mut().zip(self.buckets.iter()) {
+            *c = u64::from(b.load(Ordering::Relaxed));
+        }
         let total: u64 = counts.iter().sum();
         if total >= MIN_SAMPLES.min(samples) && samples >= MIN_SAMPLES {
             let rank = ((total as f64) * self.quantile).ceil().max(1.0) as u64;

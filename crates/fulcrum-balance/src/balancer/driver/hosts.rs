@@ -16,27 +16,48 @@ pub(crate) struct Host {
 }
 
 /// The endpoints that serve, with their effective weights (always ≥ 1),
-/// and whether the tier is in panic.
+/// grouped by tier, each tier's share of requests, and whether the set is
+/// in panic.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Serving {
+    /// In tier order (most preferred first), in set order within a tier.
     pub(crate) endpoints: Vec<(usize, u32)>,
-    /// Too few of the tier's endpoints are healthy: all its available
-    /// ones serve, healthy or not.
+    /// Each serving tier's priority and share of requests, in millionths
+    /// (summing to a million); one entry when a single tier serves.
+    pub(crate) tiers: Vec<(u32, u32)>,
+    /// Too few endpoints are healthy: all the available ones of the most
+    /// preferred tier serve, healthy or not.
     pub(crate) panic: bool,
 }
 
+/// How much a tier's healthy share is trusted to carry: a tier with
+/// 1 / 1.4 ≈ 71 % of its endpoints healthy still takes all the traffic
+/// (Envoy's overprovisioning factor).
+pub(crate) const OVERPROVISIONING: f64 = 1.4;
+
+/// A tier's share of requests is counted in millionths.
+const WHOLE: u32 = 1_000_000;
+
 /// Which endpoints serve:
 ///
-/// * only one priority tier (SRV priority): the most preferred with a
-///   healthy available endpoint, or, if none has one, the most preferred
-///   with an available endpoint;
-/// * in it, the healthy available endpoints, unless fewer than
-///   `panic_threshold` percent of the tier's endpoints are healthy and
-///   available: then every available one (Envoy's panic mode: better to try
-///   an ejected endpoint than to bury the few healthy ones, or fail);
-/// * of those, the ones of positive weight; weight 0 marks a standby,
+/// * **Tiers** (SRV priority, backup endpoints): each tier's health is the
+///   share of its endpoints that are available and healthy, times
+///   [`OVERPROVISIONING`], capped at 100 %. The most preferred tier takes
+///   that share of requests, the next tier the share of the rest its own
+///   health covers, and so on (Envoy's priority load); when the tiers'
+///   health adds up to less than 100 %, their shares are scaled up to
+///   cover all requests. A tier at ≥ 72 % healthy keeps all the traffic;
+///   at 50 %, 70 % stays and 30 % spills to the next tier; when it
+///   recovers, the traffic returns.
+/// * **Panic**: when the healthy share of the set (the tiers' raw shares
+///   added up, capped at 100 %) is below `panic_threshold` percent, or no
+///   endpoint is healthy, the most preferred tier with an available
+///   endpoint serves alone, with every available endpoint, healthy or not
+///   (Envoy's panic mode: better to try an ejected endpoint than to bury
+///   the few healthy ones, or fail).
+/// * In a tier, the ones of positive weight; weight 0 marks a standby,
 ///   which serves (at weight 1) only when no endpoint of positive weight
-///   would.
+///   of its tier would.
 pub(crate) fn serving(hosts: &[Host], panic_threshold: f64) -> Serving {
     let enabled: Vec<(usize, Host)> = hosts
         .iter()
@@ -54,33 +75,104 @@ pub(crate) fn serving(hosts: &[Host], panic_threshold: f64) -> Serving {
     serving
 }
 
+fn good(h: &Host) -> bool {
+    h.available && h.healthy
+}
+
 fn serving_enabled(hosts: &[Host], panic_threshold: f64) -> Serving {
-    let good = |h: &Host| h.available && h.healthy;
-    let tier = fulcrum_core::serving_tier(hosts.iter().map(|h| (h.priority, good(h))))
-        .or_else(|| fulcrum_core::serving_tier(hosts.iter().map(|h| (h.priority, h.available))));
-    let Some(tier) = tier else {
+    let mut priorities: Vec<u32> = hosts.iter().map(|h| h.priority).collect();
+    priorities.sort_unstable();
+    priorities.dedup();
+    // Each tier's raw healthy share.
+    let raw: Vec<f64> = priorities
+        .iter()
+        .map(|&p| {
+            let tier = hosts.iter().filter(|h| h.priority == p);
+            let total = tier.clone().count();
+            tier.filter(|h| good(h)).count() as f64 / total as f64
+        })
+        .collect();
+    let healthy = raw.iter().sum::<f64>().min(1.0);
+    if healthy == 0.0 || healthy < panic_threshold / 100.0 {
+        return in_panic(hosts);
+    }
+    let health: Vec<f64> = raw
+        .iter()
+        .map(|r| (r * OVERPROVISIONING).min(1.0))
+        .collect();
+    let total_health: f64 = health.iter().sum();
+    let mut left = 1.0f64;
+    let loads: Vec<f64> = health
+        .iter()
+        .map(|&h| {
+            let load = if total_health < 1.0 {
+                h / total_health
+            } else {
+                h.min(left)
+            };
+            left = (left - load).max(0.0);
+            load
+        })
+        .collect();
+    let mut serving = Serving::default();
+    let mut given = 0;
+    let last = loads.iter().rposition(|&l| l > 0.0);
+    for (t, (&priority, &load)) in priorities.iter().zip(&loads).enumerate() {
+        if load <= 0.0 {
+            continue;
+        }
+        // The last serving tier takes what rounding left.
+        let share = if Some(t) == last {
+            WHOLE - given
+        } else {
+            ((load * f64::from(WHOLE)).round() as u32).min(WHOLE - given)
+        };
+        given += share;
+        if share == 0 {
+            continue;
+        }
+        serving
+            .endpoints
+            .extend(tier_endpoints(hosts, priority, good));
+        serving.tiers.push((priority, share));
+    }
+    serving
+}
+
+/// Too few healthy endpoints: every available endpoint of the most
+/// preferred tier that has one serves. (Panic is reported only when it
+/// adds an ejected or unhealthy endpoint: endpoints still being made, or
+/// backing off, cannot serve anyway.)
+fn in_panic(hosts: &[Host]) -> Serving {
+    let Some(tier) = fulcrum_core::serving_tier(hosts.iter().map(|h| (h.priority, h.available)))
+    else {
         return Serving::default();
     };
-    let in_tier = hosts.iter().filter(|h| h.priority == tier).count();
-    let healthy = hosts
+    let panic = hosts
         .iter()
-        .filter(|h| h.priority == tier && good(h))
-        .count();
-    // Panic matters only when it adds an ejected endpoint: endpoints still
-    // being made, or backing off, cannot serve anyway.
-    let panic = (healthy as f64) < panic_threshold / 100.0 * in_tier as f64
-        && hosts
-            .iter()
-            .any(|h| h.priority == tier && h.available && !h.healthy);
-    let candidate = |h: &Host| h.priority == tier && if panic { h.available } else { good(h) };
+        .any(|h| h.priority == tier && h.available && !h.healthy);
+    Serving {
+        endpoints: tier_endpoints(hosts, tier, |h| h.available),
+        tiers: vec![(tier, WHOLE)],
+        panic,
+    }
+}
+
+/// The endpoints of tier `priority` that pass `candidate`, standbys only
+/// when no positive weight does.
+fn tier_endpoints(
+    hosts: &[Host],
+    priority: u32,
+    candidate: impl Fn(&Host) -> bool,
+) -> Vec<(usize, u32)> {
+    let candidate = |h: &Host| h.priority == priority && candidate(h);
     let any_positive = hosts.iter().any(|h| candidate(h) && h.weight > 0);
-    let endpoints = hosts
+    hosts
         .iter()
         .enumerate()
         .filter(|(_, h)| candidate(h) && (!any_positive || h.weight > 0))
         .map(|(i, h)| (i, h.weight.max(1)))
-        .collect();
-    Serving { endpoints, panic }
+        .collect()
 }
 
 #[cfg(test)]
@@ -193,5 +285,77 @@ mod tests {
         let hosts = [ejected(0), ejected(1)];
         let s = super::serving(&hosts, 50.0);
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], true));
+    }
+
+    fn tiers(hosts: &[Host]) -> Vec<(u32, u32)> {
+        super::serving(hosts, 50.0).tiers
+    }
+
+    #[test]
+    fn a_tier_spills_over_in_proportion_to_its_missing_health() {
+        let primary = |n_ok: usize, n_down: usize| {
+            let mut h = vec![host(0, 1, true); n_ok];
+            h.extend(vec![ejected(0); n_down]);
+            h
+        };
+        let with_backup = |mut h: Vec<Host>| {
+            h.extend([host(1, 1, true), host(1, 1, true)]);
+            h
+        };
+        // All healthy, or 8 of 10 (× 1.4 > 100 %): the primary keeps it all.
+        assert_eq!(tiers(&with_backup(primary(10, 0))), vec![(0, WHOLE)]);
+        assert_eq!(tiers(&with_backup(primary(8, 2))), vec![(0, WHOLE)]);
+        // 5 of 10: 70 % stays, 30 % spills, to the backup's healthy two.
+        let s = super::serving(&with_backup(primary(5, 5)), 50.0);
+        assert_eq!(s.tiers, vec![(0, 700_000), (1, 300_000)]);
+        assert_eq!(s.endpoints.len(), 5 + 2);
+        assert!(!s.panic);
+        // None healthy: all to the backup, no panic (the set is healthy).
+        let s = super::serving(&with_backup(primary(0, 10)), 50.0);
+        assert_eq!((s.tiers, s.panic), (vec![(1, WHOLE)], false));
+        assert_eq!(s.endpoints, vec![(10, 1), (11, 1)]);
+        // Three tiers: the second half healthy too, the third takes the rest.
+        let mut hosts = primary(1, 1); // 70 %
+        hosts.extend([host(1, 1, true), ejected(1), ejected(1), ejected(1)]); // 35 %
+        hosts.extend([host(2, 1, true)]);
+        assert_eq!(tiers(&hosts), vec![(0, 700_000), (1, 300_000)]);
+        let mut hosts = primary(1, 3); // 35 %
+        hosts.extend([host(1, 1, true), ejected(1), ejected(1), ejected(1)]); // 35 %
+        hosts.extend([host(2, 1, true)]);
+        assert_eq!(
+            tiers(&hosts),
+            vec![(0, 350_000), (1, 350_000), (2, 300_000)]
+        );
+    }
+
+    #[test]
+    fn tiers_short_of_health_share_all_requests_in_proportion() {
+        // 25 % and 25 % healthy: health 35 % each, scaled to 50 % each.
+        let hosts = [
+            host(0, 1, true),
+            ejected(0),
+            ejected(0),
+            ejected(0),
+            host(1, 1, true),
+            ejected(1),
+            ejected(1),
+            ejected(1),
+        ];
+        let s = super::serving(&hosts, 50.0);
+        assert!(!s.panic);
+        assert_eq!(s.tiers, vec![(0, 500_000), (1, 500_000)]);
+        assert_eq!(s.endpoints, vec![(0, 1), (4, 1)]);
+        // Below the panic threshold overall: the first tier alone, in panic.
+        let hosts = [
+            ejected(0),
+            ejected(0),
+            ejected(0),
+            host(1, 1, true),
+            ejected(1),
+            ejected(1),
+        ];
+        let s = super::serving(&hosts, 50.0);
+        assert_eq!((s.tiers, s.panic), (vec![(0, WHOLE)], true));
+        assert_eq!(s.endpoints.len(), 3);
     }
 }

@@ -33,6 +33,7 @@ mod outliers;
 mod probing;
 mod publish;
 mod ramp;
+mod tiers;
 mod timers;
 
 pub(crate) use outliers::ejection_reason;
@@ -163,6 +164,10 @@ pub(crate) struct Driver<S, M> {
     panic_threshold: f64,
     /// The last snapshot was published in panic.
     panic: bool,
+    /// The priorities of the tiers that last served, and how many times
+    /// they changed.
+    serving_tiers: Vec<u32>,
+    tier_changes: u64,
     slow_start: Option<SlowStart>,
     /// Commands of the balancer's managers, and the overrides they set.
     commands: mpsc::UnboundedReceiver<Command>,
@@ -287,6 +292,8 @@ where
             outlier_at: None,
             panic_threshold: settings.panic_threshold,
             panic: false,
+            serving_tiers: Vec::new(),
+            tier_changes: 0,
             slow_start: settings.slow_start.clone(),
             ramp_at: None,
             ever_served: false,

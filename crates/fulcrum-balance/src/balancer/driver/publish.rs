@@ -11,7 +11,7 @@ use super::hosts::{serving, Host};
 use super::manual::Override;
 use super::{Driver, Maker};
 use crate::balancer::error::panic_message;
-use crate::balancer::snapshot::Snapshot;
+use crate::balancer::snapshot::{NoPicker, Snapshot};
 use crate::pick::{Loads, Picker, Policy, Random};
 use crate::slot::{EndpointState, Slot, NO_WEIGHT_OVERRIDE};
 
@@ -30,7 +30,7 @@ const MAX_SPACING: Duration = Duration::from_millis(100);
 
 /// Builds a picker, never panicking: a policy that panics is replaced by
 /// `random` for this set, with an error logged.
-fn build_picker(
+pub(super) fn build_picker(
     policy: &dyn Policy,
     slots: &[Arc<Slot>],
     weights: &[u32],
@@ -144,6 +144,7 @@ where
             .collect();
         let serving = serving(&hosts, self.panic_threshold);
         self.note_panic(serving.panic);
+        self.note_tiers(&serving.tiers);
         // One pass, so that slots, weights, services and generations stay
         // aligned whatever `serving` returns.
         let mut slots = Vec::new();
@@ -151,9 +152,23 @@ where
         let mut services = Vec::new();
         let mut generations = Vec::new();
         let mut serves = vec![false; hosts.len()];
+        // Each serving tier's range of `slots`, with its share.
+        let mut ranges: Vec<(std::ops::Range<usize>, u32)> = Vec::new();
+        let mut last_priority = None;
         for (i, weight) in serving.endpoints {
             let member = self.members.at(i);
             if let Some(service) = &member.service {
+                let priority = hosts[i].priority;
+                let share = serving
+                    .tiers
+                    .iter()
+                    .find(|&&(p, _)| p == priority)
+                    .map_or(0, |&(_, share)| share);
+                match ranges.last_mut() {
+                    Some((range, _)) if last_priority == Some(priority) => range.end += 1,
+                    _ => ranges.push((slots.len()..slots.len() + 1, share)),
+                }
+                last_priority = Some(priority);
                 serves[i] = true;
                 slots.push(member.slot.clone());
                 weights.push(weight);
@@ -178,8 +193,12 @@ where
         let weights: Arc<[u32]> = weights.into();
 
         let previous = shared.snapshot.load_full();
+        let tiers = (ranges.len() > 1)
+            .then(|| super::tiers::tier_pickers(&*self.policy, &slots, &weights, &ranges));
         let mut rebuilt = false;
         let unchanged = !previous.stopped
+            && tiers.is_none()
+            && previous.tiers.is_none()
             && previous.ready.len() == slots.len()
             && previous.weights[..] == weights[..]
             && previous
@@ -189,6 +208,9 @@ where
                 .all(|(a, b)| Arc::ptr_eq(a, b));
         let picker = if unchanged {
             previous.picker.clone()
+        } else if tiers.is_some() {
+            // Each tier has its picker; a later single tier starts afresh.
+            Arc::new(NoPicker) as Arc<dyn Picker>
         } else {
             // Later publishes are spaced after an expensive rebuild.
             rebuilt = true;
@@ -238,6 +260,9 @@ where
             services: services.into(),
             generations: generations.into(),
             picker,
+            tiers,
+            tier_shares: serving.tiers.into(),
+            tier_changes: self.tier_changes,
             total: self.total.clone(),
             members: self.members.iter().map(|m| m.slot.clone()).collect(),
             draining: self.draining.clone().into(),
