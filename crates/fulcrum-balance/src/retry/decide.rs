@@ -21,10 +21,12 @@ pub(crate) enum Attempted {
 }
 
 impl Attempted {
-    /// Reads a result; `retry_response` says whether an answer is one the
-    /// policy retries.
+    /// Reads a result; `sent` says whether the request left for its
+    /// endpoint (a per-attempt timeout may fire before it did);
+    /// `retry_response` whether an answer is one the policy retries.
     pub(crate) fn of<R>(
         result: &Result<R, Error>,
+        sent: bool,
         retry_response: impl FnOnce(&R) -> bool,
     ) -> Self {
         match result {
@@ -36,6 +38,7 @@ impl Attempted {
             {
                 Attempted::NotSent
             }
+            Err(Error::TimedOut { .. }) if !sent => Attempted::NotSent,
             Err(Error::Service { .. } | Error::TimedOut { .. }) => Attempted::Failed,
             Err(_) => Attempted::Final,
         }
@@ -103,23 +106,32 @@ mod tests {
     #[test]
     fn results_are_read_as_the_retry_layer_needs() {
         let never = |_: &u16| false;
-        assert_eq!(Attempted::of(&Ok(200u16), never), Attempted::Answered);
-        assert_eq!(Attempted::of(&Ok(503u16), |s| *s == 503), Attempted::Failed);
+        assert_eq!(Attempted::of(&Ok(200u16), true, never), Attempted::Answered);
         assert_eq!(
-            Attempted::of(&service_error(io::ErrorKind::ConnectionRefused), never),
+            Attempted::of(&Ok(503u16), true, |s| *s == 503),
+            Attempted::Failed
+        );
+        assert_eq!(
+            Attempted::of(
+                &service_error(io::ErrorKind::ConnectionRefused),
+                true,
+                never
+            ),
             Attempted::NotSent
         );
         assert_eq!(
-            Attempted::of(&service_error(io::ErrorKind::ConnectionReset), never),
+            Attempted::of(&service_error(io::ErrorKind::ConnectionReset), true, never),
             Attempted::Failed
         );
         let timed_out: Result<u16, _> = Err(Error::TimedOut {
             endpoint: None,
             after: Duration::from_millis(5),
         });
-        assert_eq!(Attempted::of(&timed_out, never), Attempted::Failed);
+        assert_eq!(Attempted::of(&timed_out, true, never), Attempted::Failed);
+        // Timed out while still waiting for its endpoint: it never left.
+        assert_eq!(Attempted::of(&timed_out, false, never), Attempted::NotSent);
         let stopped: Result<u16, _> = Err(Error::DriverStopped);
-        assert_eq!(Attempted::of(&stopped, never), Attempted::Final);
+        assert_eq!(Attempted::of(&stopped, false, never), Attempted::Final);
     }
 
     #[test]

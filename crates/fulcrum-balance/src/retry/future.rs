@@ -298,13 +298,9 @@ where
     if let (Some(hedger), true) = (&r.settings.hedger, ended.result.is_ok()) {
         hedger.record(fulcrum_core::time::now().saturating_sub(ended.started));
     }
-    let attempted = match Attempted::of(&ended.result, |response| {
+    let attempted = Attempted::of(&ended.result, ended.sent, |response| {
         guarded_retry_response::<P, Req, C::Response>(&r.policy, response)
-    }) {
-        // Timed out before it left: it never reached the endpoint.
-        Attempted::Failed if !ended.sent => Attempted::NotSent,
-        other => other,
-    };
+    });
     if matches!(attempted, Attempted::Answered | Attempted::Final) {
         if attempted == Attempted::Answered {
             if ended.hedge {
