@@ -43,6 +43,14 @@ pub trait KeyExtractor<Req>: Send + Sync + 'static {
     /// The key, or `None` when the request has none (it then goes to the
     /// hash policy's fallback picker).
     fn key(&self, req: &Req) -> Option<u64>;
+
+    /// The subset the request is routed to, if any: only the extractor
+    /// [`Builder::subsets`](crate::Builder::subsets) makes routes requests
+    /// (see [`subset`](crate::subset)); others keep this default.
+    #[inline]
+    fn subset(&self, _req: &Req) -> Option<crate::subset::SubsetId> {
+        None
+    }
 }
 
 impl<Req, F> KeyExtractor<Req> for F

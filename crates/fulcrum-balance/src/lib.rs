@@ -32,6 +32,7 @@ pub mod pick;
 pub mod retry;
 mod slot;
 pub mod stats;
+pub mod subset;
 pub mod updates;
 
 pub use balancer::{

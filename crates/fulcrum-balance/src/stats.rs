@@ -43,6 +43,12 @@ pub struct Stats {
     pub tiers: Vec<TierShare>,
     /// How many times the set of serving tiers changed.
     pub tier_changes: u64,
+    /// Each subset (see [`subset`](crate::subset)), with where its
+    /// requests go now; empty without subsets.
+    pub subsets: Vec<SubsetStats>,
+    /// How many times some subset's requests changed destination (to a
+    /// fallback, or back).
+    pub subset_changes: u64,
     /// Endpoints ejected by outlier detection now.
     pub ejected: usize,
     /// Endpoints down by their active health check now.
@@ -71,6 +77,35 @@ pub struct TierShare {
     pub priority: u32,
     /// Its share of requests, 0–1.
     pub share: f64,
+}
+
+/// A subset now: its endpoints, and where its requests go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubsetStats {
+    /// The subset's name.
+    pub name: String,
+    /// Endpoints of the set its selector selects, in any state.
+    pub members: usize,
+    /// ... of which can take requests now and are healthy (not ejected,
+    /// not down by their health check).
+    pub healthy: usize,
+    /// Where its requests go now.
+    pub routed_to: SubsetRoute,
+}
+
+/// Where a subset's requests go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubsetRoute {
+    /// To its own endpoints.
+    Own,
+    /// To another subset, by name: its fallback.
+    Subset(String),
+    /// To any endpoint of the set: its fallback.
+    AnyEndpoint,
+    /// Nowhere: its requests fail with `NoEndpoints` (reason
+    /// `SubsetEmpty`), or wait while its endpoints are being made.
+    Fail,
 }
 
 /// A balancer's counts, without the per-endpoint detail of [`Stats`]:

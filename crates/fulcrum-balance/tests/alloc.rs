@@ -163,6 +163,65 @@ fn the_request_path_does_not_allocate() {
     }
 }
 
+/// Requests routed to subsets (odd numbers to one, even to the other, one
+/// route with a fallback in effect) allocate nothing either.
+#[test]
+fn requests_routed_to_subsets_do_not_allocate() {
+    use fulcrum_balance::subset::{Fallback, Routed, Selector, Subset, Subsets};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = runtime();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut lb = rt.block_on(async {
+        let lb = Balancer::builder()
+            .endpoints((0..10u16).map(|i| {
+                let role = if i < 3 { "primary" } else { "replica" };
+                Endpoint::new(([127, 0, 0, 1], 32_000 + i).into()).with_label("role", role)
+            }))
+            .subsets(
+                Subsets::new()
+                    .subset(Subset::new("primary", Selector::label("role", "primary")))
+                    .subset(Subset::new("replicas", Selector::label("role", "replica")))
+                    .subset(
+                        Subset::new("none", Selector::label("role", "none"))
+                            .fallback(Fallback::subset("replicas")),
+                    )
+                    .route("primary", |r: &u64| r.is_multiple_of(3))
+                    .route("replicas", |r: &u64| r % 3 == 1)
+                    .route("none", |_: &u64| true),
+            )
+            .unwrap()
+            .build(make_fn(|_: &Endpoint| Echo));
+        lb.ready_all(Duration::from_secs(5)).await.unwrap();
+        lb
+    });
+    let _guard = rt.enter();
+    type Routed64 = Balancer<Echo, Routed<fulcrum_balance::key::NoKey, u64>>;
+    let mut one = |i: u64, lb: &mut Routed64| {
+        assert!(lb.poll_ready(&mut cx).is_ready());
+        let fut = pin!(lb.call(i));
+        match fut.poll(&mut cx) {
+            Poll::Ready(Ok(v)) => assert_eq!(v, i),
+            other => panic!("{other:?}"),
+        }
+    };
+    let allocations = allocations_in(|i| one(i, &mut lb));
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations in 20000 requests"
+    );
+    let stats = lb.stats();
+    let per_endpoint: Vec<u64> = stats.endpoints.iter().map(|e| e.requests).collect();
+    let to_primaries = (0..1_000u64)
+        .chain(0..20_000)
+        .filter(|i| i.is_multiple_of(3))
+        .count();
+    assert_eq!(
+        per_endpoint[..3].iter().sum::<u64>(),
+        to_primaries as u64,
+        "the multiples of 3, and only they, to the primaries: {per_endpoint:?}"
+    );
+}
+
 /// A classifier that hands each request's completion to the response, as a
 /// streamed body holds it until its end.
 #[derive(Clone, Copy)]

@@ -36,6 +36,9 @@ pub enum NoEndpointsReason {
     /// Discovery ended (or failed for good) and left nothing to serve;
     /// waiting cannot help.
     DiscoveryEnded,
+    /// The request was routed to a subset (by label) with no endpoint that
+    /// can serve, and the subset's fallback rule is to fail.
+    SubsetEmpty,
 }
 
 impl NoEndpointsReason {
@@ -54,6 +57,11 @@ impl NoEndpointsReason {
             }
             NoEndpointsReason::DiscoveryEnded => {
                 "discovery ended with no endpoint; fix the target or supply endpoints"
+            }
+            NoEndpointsReason::SubsetEmpty => {
+                "no endpoint of the subset this request was routed to can serve, and the \
+                 subset's fallback is to fail; check the endpoints' labels against the \
+                 subset's selector, or give the subset a fallback"
             }
         }
     }

@@ -18,6 +18,7 @@ use crate::control::Control;
 use crate::health::{ConfigError, HealthChecks, OutlierDetection, SlowStart};
 use crate::key::NoKey;
 use crate::pick::{self, Policy, UnknownPolicy};
+use crate::subset::{Routed, Subsets};
 use crate::updates::{BoxUpdates, Updates};
 
 #[derive(Clone)]
@@ -180,6 +181,44 @@ impl<K, C> Builder<K, C> {
             key: Arc::new(key),
             classify: self.classify,
         }
+    }
+
+    /// Routes requests to subsets of the endpoints by their labels (reads
+    /// to replicas, writes to the primary), each with a fallback rule; see
+    /// [`subset`](crate::subset). Keys still come from the extractor set
+    /// with [`key`](Self::key), which must therefore be set first. Names
+    /// that do not resolve, fallbacks that loop and floors outside 0–100
+    /// are an error here.
+    ///
+    /// ```
+    /// use fulcrum_balance::subset::{Fallback, Selector, Subset, Subsets};
+    /// use fulcrum_balance::Balancer;
+    ///
+    /// let err = Balancer::builder()
+    ///     .subsets(
+    ///         Subsets::new()
+    ///             .subset(Subset::new("replicas", Selector::label("role", "replica"))
+    ///                 .fallback(Fallback::subset("primary")))
+    ///             .route("replicas", |read: &bool| *read),
+    ///     )
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("`primary`, which is not a subset"), "{err}");
+    /// ```
+    pub fn subsets<Req>(
+        mut self,
+        subsets: Subsets<Req>,
+    ) -> Result<Builder<Routed<K, Req>, C>, ConfigError> {
+        let (rules, routes) = subsets.validate()?;
+        self.settings.subsets = rules.into();
+        Ok(Builder {
+            settings: self.settings,
+            source: self.source,
+            key: Arc::new(Routed {
+                key: self.key,
+                routes: routes.into(),
+            }),
+            classify: self.classify,
+        })
     }
 
     /// How responses are classified, and when a request is finished (see

@@ -8,6 +8,7 @@ use fulcrum_core::load::EwmaConfig;
 use crate::classify::CancelledAs;
 use crate::health::{HealthChecks, OutlierDetection, SlowStart};
 use crate::pick::Policy;
+use crate::subset::SubsetRule;
 
 /// Exponential backoff with jitter for endpoints that failed readiness or
 /// could not be made: `base × 2^(n-1)`, capped at `max`, each delay drawn
@@ -58,6 +59,8 @@ pub(crate) struct Settings {
     pub(crate) panic_threshold: f64,
     pub(crate) checks: Option<HealthChecks>,
     pub(crate) slow_start: Option<SlowStart>,
+    /// Checked subsets (see [`crate::subset`]); empty without.
+    pub(crate) subsets: Arc<[SubsetRule]>,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             panic_threshold: 50.0,
             checks: None,
             slow_start: None,
+            subsets: Arc::new([]),
         }
     }
 }

@@ -18,6 +18,7 @@ use super::snapshot::{Check, Picked};
 use super::wait::{later, OwnWait};
 use crate::classify::{Classify, Completion};
 use crate::pick::Tried;
+use crate::subset::SubsetId;
 
 pin_project! {
     #[project = StateProj]
@@ -54,6 +55,8 @@ pin_project! {
         seed: u64,
         // The affinity key, for picking again in the policy's order.
         key: Option<u64>,
+        // The subset the request is routed to, for picking again in it.
+        subset: Option<SubsetId>,
         moves: u32,
         // Set when the request had to wait (in `poll_ready`, for an endpoint
         // to pick, or for the chosen service): its deadlines. Boxed, as
@@ -116,7 +119,7 @@ where
         start: u64,
         classify: C,
         seed: u64,
-        key: Option<u64>,
+        (key, subset): (Option<u64>, Option<SubsetId>),
         waited_since: Option<Instant>,
     ) -> Self {
         let patience =
@@ -135,6 +138,7 @@ where
             classify,
             seed,
             key,
+            subset,
             moves: 0,
             patience,
             avoid: None,
@@ -148,6 +152,7 @@ where
         classify: C,
         seed: u64,
         key: Option<u64>,
+        subset: Option<SubsetId>,
     ) -> Self {
         ResponseFuture {
             state: State::Waiting {
@@ -158,6 +163,7 @@ where
             classify,
             seed,
             key,
+            subset,
             moves: 0,
             patience: None,
             avoid: None,
@@ -200,6 +206,7 @@ where
             classify,
             seed: 0,
             key: None,
+            subset: None,
             moves: 0,
             patience: None,
             avoid: None,
@@ -223,13 +230,14 @@ fn pick_another<S: Clone>(
     shared: &Shared<S>,
     seed: u64,
     key: Option<u64>,
+    subset: Option<SubsetId>,
     avoid: Option<&Tried>,
 ) -> Option<Picked<S>> {
     let snap = shared.snapshot.load();
     let mut rng = fastrand::Rng::with_seed(seed);
     match avoid {
-        Some(tried) => snap.choose_avoiding(&mut rng, key, tried),
-        None => snap.choose(&mut rng, key),
+        Some(tried) => snap.choose_avoiding(&mut rng, key, subset, tried),
+        None => snap.choose(&mut rng, key, subset),
     }
 }
 
@@ -310,15 +318,16 @@ where
     *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut rng = fastrand::Rng::with_seed(*this.seed);
     let key = *this.key;
+    let subset = *this.subset;
     let avoid = this.avoid.as_deref();
     let mut picked = None;
     let ready = wait.poll(cx, |shared| {
         let snap = shared.snapshot.load();
         let choose = |rng: &mut fastrand::Rng| match avoid {
-            Some(tried) => snap.choose_avoiding(rng, key, tried),
-            None => snap.choose(rng, key),
+            Some(tried) => snap.choose_avoiding(rng, key, subset, tried),
+            None => snap.choose(rng, key, subset),
         };
-        match snap.check(&shared.control) {
+        match snap.check_for(&shared.control, subset) {
             Check::Ready => match choose(&mut rng) {
                 Some(p) => {
                     picked = Some(p);
@@ -414,7 +423,15 @@ where
     let time_left = this.patience.as_ref().map(|p| p.deadline > now);
     let next = shared
         .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
-        .and_then(|shared| pick_another(&shared, *this.seed, *this.key, this.avoid.as_deref()));
+        .and_then(|shared| {
+            pick_another(
+                &shared,
+                *this.seed,
+                *this.key,
+                *this.subset,
+                this.avoid.as_deref(),
+            )
+        });
     match (next, req) {
         // Another endpoint, or this one made afresh.
         (Some(picked), Some(req))

@@ -161,6 +161,8 @@ impl<S, K, C> Balancer<S, K, C> {
                 })
                 .collect(),
             tier_changes: snap.tier_changes,
+            subsets: snap.subset_stats.to_vec(),
+            subset_changes: snap.subset_changes,
             ejected: snap
                 .members
                 .iter()
@@ -343,10 +345,19 @@ impl<S, K, C> Balancer<S, K, C> {
                 )
             }
         };
+        let subset = match catch_unwind(AssertUnwindSafe(|| self.key.subset(&req))) {
+            Ok(subset) => subset,
+            Err(panic) => {
+                return ResponseFuture::failed(
+                    Error::panicked("subset route", panic),
+                    self.classify.clone(),
+                )
+            }
+        };
         let snap = self.snapshot.load();
         let picked = match tried {
-            None => snap.choose(&mut self.rng, key),
-            Some(tried) => snap.choose_avoiding(&mut self.rng, key, tried),
+            None => snap.choose(&mut self.rng, key, subset),
+            Some(tried) => snap.choose_avoiding(&mut self.rng, key, subset, tried),
         };
         let future = match picked {
             Some(picked) => {
@@ -368,7 +379,7 @@ impl<S, K, C> Balancer<S, K, C> {
                     start,
                     self.classify.clone(),
                     self.rng.u64(..),
-                    key,
+                    (key, subset),
                     waited_since,
                 )
             }
@@ -377,7 +388,14 @@ impl<S, K, C> Balancer<S, K, C> {
                 // was not called). The request waits for an endpoint, as
                 // `poll_ready` would have, instead of failing.
                 let wait = OwnWait::new(self.shared.clone(), waited_since);
-                ResponseFuture::waiting(req, wait, self.classify.clone(), self.rng.u64(..), key)
+                ResponseFuture::waiting(
+                    req,
+                    wait,
+                    self.classify.clone(),
+                    self.rng.u64(..),
+                    key,
+                    subset,
+                )
             }
         };
         match tried {

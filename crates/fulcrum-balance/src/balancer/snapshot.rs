@@ -11,6 +11,9 @@ use crate::control::Control;
 use crate::key::mix64;
 use crate::pick::{pick_ramped, Loads, PickContext, Picker, Tried};
 use crate::slot::Slot;
+use crate::stats::SubsetStats;
+use crate::subset::resolve::RouteTo;
+use crate::subset::SubsetId;
 
 pub(crate) struct Snapshot<S> {
     /// Pickable endpoints; picker indices point here.
@@ -28,6 +31,14 @@ pub(crate) struct Snapshot<S> {
     pub(crate) tier_shares: Box<[(u32, u32)]>,
     /// How many times the set of serving tiers changed.
     pub(crate) tier_changes: u64,
+    /// Each subset's endpoints, by the subset's index, when any serves.
+    pub(crate) subsets: Box<[Option<SubsetPick>]>,
+    /// Where each subset's requests go now (see `subset::resolve`).
+    pub(crate) routes: Box<[RouteTo]>,
+    /// The subsets as stats show them.
+    pub(crate) subset_stats: Arc<[SubsetStats]>,
+    /// How many times some subset's requests changed destination.
+    pub(crate) subset_changes: u64,
     /// Total requests in flight, when the policy reads it.
     pub(crate) total: Option<Arc<AtomicU64>>,
     /// Every endpoint in the current set, whatever its state (for stats).
@@ -64,6 +75,39 @@ pub(crate) struct TierPick {
     pub(crate) end: usize,
     pub(crate) below: u64,
     pub(crate) picker: Arc<dyn Picker>,
+}
+
+/// A subset's serving endpoints: their positions in the snapshot's
+/// `ready`, with a picker of their own (and tiers, when several serve).
+pub(crate) struct SubsetPick {
+    pub(crate) index: Box<[u32]>,
+    pub(crate) ready: Box<[Arc<Slot>]>,
+    pub(crate) weights: Box<[u32]>,
+    pub(crate) picker: Arc<dyn Picker>,
+    pub(crate) tiers: Option<Box<[TierPick]>>,
+}
+
+/// The endpoints a request is picked among: the whole serving set, or a
+/// subset of it.
+struct View<'a> {
+    ready: &'a [Arc<Slot>],
+    weights: &'a [u32],
+    picker: &'a dyn Picker,
+    tiers: Option<&'a [TierPick]>,
+    /// A subset's positions in the snapshot's `ready`.
+    index: Option<&'a [u32]>,
+    total: Option<&'a AtomicU64>,
+}
+
+impl View<'_> {
+    /// The snapshot's position of the view's endpoint `i`.
+    #[inline]
+    fn global(&self, i: usize) -> usize {
+        match self.index {
+            None => i,
+            Some(index) => index[i] as usize,
+        }
+    }
 }
 
 /// What a snapshot says to a waiter.
@@ -114,23 +158,82 @@ impl<S> Snapshot<S> {
         }
     }
 
-    /// Picks a ready, active endpoint: its index and the clock reading the
-    /// picker took, if any.
+    /// [`check`](Self::check) for a request routed to `subset`: a subset
+    /// that routes nowhere fails the request at once, or makes it wait
+    /// while one of its endpoints is still being made.
+    pub(crate) fn check_for(&self, control: &Control, subset: Option<SubsetId>) -> Check {
+        match self.check(control) {
+            Check::Ready => {
+                match subset.and_then(|SubsetId(id)| self.routes.get(usize::from(id))) {
+                    Some(RouteTo::Nowhere { warming: false }) => {
+                        Check::Hopeless(NoEndpointsReason::SubsetEmpty)
+                    }
+                    Some(RouteTo::Nowhere { warming: true }) => {
+                        Check::Wait(NoEndpointsReason::SubsetEmpty)
+                    }
+                    _ => Check::Ready,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The endpoints a request routed to `subset` is picked among; `None`
+    /// when its subset routes nowhere now.
+    #[inline]
+    fn view(&self, subset: Option<SubsetId>) -> Option<View<'_>> {
+        let all = View {
+            ready: &self.ready,
+            weights: &self.weights,
+            picker: &*self.picker,
+            tiers: self.tiers.as_deref(),
+            index: None,
+            total: self.total.as_deref(),
+        };
+        let Some(SubsetId(id)) = subset else {
+            return Some(all);
+        };
+        match self.routes.get(usize::from(id)) {
+            None | Some(RouteTo::Any) => Some(all),
+            Some(RouteTo::Nowhere { .. }) => None,
+            Some(&RouteTo::Subset(i)) => {
+                let s = self.subsets.get(i)?.as_ref()?;
+                Some(View {
+                    ready: &s.ready,
+                    weights: &s.weights,
+                    picker: &*s.picker,
+                    tiers: s.tiers.as_deref(),
+                    index: Some(&s.index),
+                    // A total over the whole set would loosen a subset's
+                    // load bound: its picker sums its own.
+                    total: None,
+                })
+            }
+        }
+    }
+
+    /// Picks a ready, active endpoint for a request routed to `subset`:
+    /// its index and the clock reading the picker took, if any.
     #[inline]
     pub(crate) fn choose_index(
         &self,
         rng: &mut fastrand::Rng,
         key: Option<u64>,
+        subset: Option<SubsetId>,
     ) -> Option<(usize, Option<u64>)> {
-        let n = self.ready.len();
+        let view = self.view(subset)?;
+        let n = view.ready.len();
         if n == 0 {
             return None;
         }
-        let serves = |i: usize| self.ready[i].serves(self.generations[i]);
+        let serves = |i: usize| {
+            let g = view.global(i);
+            self.ready[g].serves(self.generations[g])
+        };
         // With tiers spilling over, a draw picks the tier, then its picker
         // the endpoint (indices are the tier's own).
-        let (start, end, picker) = match &self.tiers {
-            None => (0, n, &*self.picker),
+        let (start, end, picker) = match view.tiers {
+            None => (0, n, view.picker),
             Some(tiers) => {
                 let draw = rng.u64(..);
                 let tier = tiers
@@ -140,8 +243,8 @@ impl<S> Snapshot<S> {
                 (tier.start, tier.end, &*tier.picker)
             }
         };
-        let loads = Loads::new(&self.ready[start..end], &self.weights[start..end])
-            .with_total(self.total.as_deref())
+        let loads = Loads::new(&view.ready[start..end], &view.weights[start..end])
+            .with_total(view.total)
             .with_ramping(self.ramping);
         let mut cx = PickContext::new(loads, rng, key);
         for _ in 0..PICK_ATTEMPTS {
@@ -156,7 +259,7 @@ impl<S> Snapshot<S> {
             };
             match catch_unwind(AssertUnwindSafe(pick)) {
                 Ok(Some(i)) if start + i < end && serves(start + i) => {
-                    return Some((start + i, cx.clock_read()))
+                    return Some((view.global(start + i), cx.clock_read()))
                 }
                 Ok(_) => {}
                 Err(panic) => {
@@ -182,15 +285,20 @@ impl<S> Snapshot<S> {
         (0..n)
             .map(|k| (start + k) % n)
             .find(|&i| serves(i))
-            .map(|i| (i, now))
+            .map(|i| (view.global(i), now))
     }
 }
 
 impl<S: Clone> Snapshot<S> {
     /// Picks a ready, active endpoint and clones its service.
     #[inline]
-    pub(crate) fn choose(&self, rng: &mut fastrand::Rng, key: Option<u64>) -> Option<Picked<S>> {
-        let (i, now) = self.choose_index(rng, key)?;
+    pub(crate) fn choose(
+        &self,
+        rng: &mut fastrand::Rng,
+        key: Option<u64>,
+        subset: Option<SubsetId>,
+    ) -> Option<Picked<S>> {
+        let (i, now) = self.choose_index(rng, key, subset)?;
         Some(self.picked(i, now))
     }
 
@@ -214,32 +322,36 @@ impl<S: Clone> Snapshot<S> {
         &self,
         rng: &mut fastrand::Rng,
         key: Option<u64>,
+        subset: Option<SubsetId>,
         tried: &Tried,
     ) -> Option<Picked<S>> {
         if tried.is_empty() {
-            return self.choose(rng, key);
+            return self.choose(rng, key, subset);
         }
         let fresh = |i: usize| !tried.contains(self.ready[i].addr_hash);
         let mut first = None;
         for attempt in 0..AVOID_ATTEMPTS {
             let key = key.map(|k| if attempt == 0 { k } else { mix64(k ^ attempt) });
-            let (i, now) = self.choose_index(rng, key)?;
+            let (i, now) = self.choose_index(rng, key, subset)?;
             if fresh(i) {
                 return Some(self.picked(i, now));
             }
             first.get_or_insert((i, now));
         }
-        let n = self.ready.len();
-        let open = |i: &usize| fresh(*i) && self.ready[*i].serves(self.generations[*i]);
+        // Scan the request's own endpoints (its subset's, if routed).
+        let view = self.view(subset)?;
+        let n = view.ready.len();
+        let open = |g: &usize| fresh(*g) && self.ready[*g].serves(self.generations[*g]);
         let found = match key {
             // Highest random weight: the same endpoint in every client,
             // whatever the order of its set.
             Some(k) => (0..n)
+                .map(|i| view.global(i))
                 .filter(open)
-                .max_by_key(|&i| mix64(k ^ self.ready[i].addr_hash)),
+                .max_by_key(|&g| mix64(k ^ self.ready[g].addr_hash)),
             None => {
-                let start = rng.usize(..n);
-                (0..n).map(|k| (start + k) % n).find(open)
+                let start = rng.usize(..n.max(1));
+                (0..n).map(|k| view.global((start + k) % n)).find(open)
             }
         };
         found
@@ -270,6 +382,10 @@ impl<S> Snapshot<S> {
             tiers: None,
             tier_shares: Box::new([]),
             tier_changes: 0,
+            subsets: Box::new([]),
+            routes: Box::new([]),
+            subset_stats: Arc::new([]),
+            subset_changes: 0,
             total: None,
             members: Box::new([]),
             draining: Box::new([]),
@@ -297,6 +413,8 @@ impl<S> Snapshot<S> {
             discovery_error: last.discovery_error.clone(),
             version: last.version + 1,
             tier_changes: last.tier_changes,
+            subset_stats: last.subset_stats.clone(),
+            subset_changes: last.subset_changes,
             ..Snapshot::initial()
         }
     }

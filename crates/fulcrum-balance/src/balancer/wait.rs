@@ -99,6 +99,11 @@ pub(crate) fn poll_wait<S>(
         Check::Wait(r) => r,
     };
     if wait.deadline.as_mut().poll(cx).is_ready() {
+        // A subset still warming says nothing of the rest of the set: only
+        // a wait for the whole set turns fail-fast on.
+        if reason == NoEndpointsReason::SubsetEmpty {
+            return Poll::Ready(Err(give_up(shared, id, waiting, reason)));
+        }
         // Fail fast from now on, unless an endpoint was published meanwhile
         // (the driver clears the flag after publishing: look again after
         // setting it, so that neither side's write is lost).

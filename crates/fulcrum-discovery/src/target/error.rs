@@ -40,7 +40,7 @@ pub enum TargetErrorKind {
     InvalidWeight(String),
     /// An empty entry in a list (`a,,b`).
     EmptyEntry,
-    /// An entry option other than `;backup`.
+    /// An entry option other than `;backup` or a `;key=value` label.
     InvalidOption(String),
 }
 
@@ -113,7 +113,8 @@ impl fmt::Display for TargetErrorKind {
             TargetErrorKind::EmptyEntry => write!(f, "empty entry in the list"),
             TargetErrorKind::InvalidOption(o) => write!(
                 f,
-                "`;{}` is not an entry option (the one option is `;backup`)",
+                "`;{}` is not an entry option (options are `;backup` and labels \
+                 `;key=value` of letters, digits and `-_./`)",
                 o.escape_debug()
             ),
         }

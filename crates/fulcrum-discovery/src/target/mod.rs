@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `127.0.0.1:8080,127.0.0.1:8081=3` or `static:…` | a fixed list; `=N` sets an entry's weight |
 //! | `127.0.0.1:8080,127.0.0.1:9090;backup` | `;backup` marks a backup (priority 1): it serves when the others cannot (NGINX's `backup`) |
+//! | `127.0.0.1:5432;role=primary,127.0.0.1:5433;role=replica` | `;key=value` labels an entry (for subsets; letters, digits and `-_./`) |
 //! | `host:port`, `dns:///host:port` | A/AAAA records of `host` from the system resolver |
 //! | `dns://RESOLVER_IP[:PORT]/host:port` | the same from an explicit resolver (port 53 by default) |
 //! | `dns+srv:///_service._proto.domain` | SRV records: target hosts, ports, priorities, weights |
@@ -155,6 +156,9 @@ impl fmt::Display for Target {
                     if ep.priority() > 0 {
                         f.write_str(";backup")?;
                     }
+                    for (key, value) in ep.labels() {
+                        write!(f, ";{key}={value}")?;
+                    }
                 }
                 Ok(())
             }
@@ -290,6 +294,13 @@ fn parse_srv_name(input: &str, name: &str, at: usize) -> Result<String, TargetEr
     }
 }
 
+/// A label key or value in a static target: letters, digits and `-_./`.
+fn valid_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+}
+
 fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetError> {
     let err = |at, kind| TargetError::new(input, at, kind);
     let mut endpoints = Vec::new();
@@ -299,16 +310,27 @@ fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetErro
         if entry.is_empty() {
             return Err(err(offset, TargetErrorKind::EmptyEntry));
         }
-        let (entry, priority) = match entry.split_once(';') {
-            None => (entry, 0),
-            Some((entry, "backup")) => (entry, 1),
-            Some((entry, option)) => {
-                return Err(err(
-                    offset + entry.len() + 1,
-                    TargetErrorKind::InvalidOption(option.to_owned()),
-                ))
+        // Options after the address: `;backup` and `;key=value` labels.
+        let mut options = entry.split(';');
+        let entry = options.next().unwrap_or_default();
+        let mut priority = 0;
+        let mut labels = Vec::new();
+        let mut at_option = offset + (raw.len() - raw.trim_start().len()) + entry.len() + 1;
+        for option in options {
+            match option.split_once('=') {
+                None if option == "backup" => priority = 1,
+                Some((key, value)) if valid_label(key) && valid_label(value) => {
+                    labels.push((key, value));
+                }
+                _ => {
+                    return Err(err(
+                        at_option,
+                        TargetErrorKind::InvalidOption(option.to_owned()),
+                    ))
+                }
             }
-        };
+            at_option += option.len() + 1;
+        }
         let (addr, weight) = match entry.split_once('=') {
             Some((addr, weight)) => {
                 let w = weight
@@ -332,11 +354,13 @@ fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetErro
             .ok_or_else(|| err(offset, TargetErrorKind::InvalidAddress(addr.to_owned())))?;
         // IPv4-mapped IPv6 is the IPv4 address: the same endpoint.
         let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        endpoints.push(
+        let endpoint = labels.into_iter().fold(
             Endpoint::new(addr)
                 .with_weight(weight)
                 .with_priority(priority),
+            |ep, (key, value)| ep.with_label(key, value),
         );
+        endpoints.push(endpoint);
         offset += raw.len() + 1;
     }
     Ok(Target::Static(EndpointSet::new(endpoints)))

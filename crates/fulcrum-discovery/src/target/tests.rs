@@ -21,6 +21,32 @@ fn backups_are_marked_in_static_lists() {
 }
 
 #[test]
+fn labels_are_options_of_static_entries() {
+    let t =
+        Target::parse("127.0.0.1:80;role=primary, 127.0.0.1:81=2;backup;role=replica;zone=eu-1a")
+            .unwrap();
+    let Target::Static(set) = &t else {
+        panic!("{t:?}")
+    };
+    let eps: Vec<_> = set.iter().collect();
+    assert_eq!(eps[0].label("role"), Some("primary"));
+    assert_eq!(eps[1].label("role"), Some("replica"));
+    assert_eq!(eps[1].label("zone"), Some("eu-1a"));
+    assert_eq!((eps[1].weight(), eps[1].priority()), (2, 1));
+    assert_eq!(Target::parse(&t.to_string()).unwrap(), t);
+    for bad in ["role=", "=x", "role=a b", "role=a=b"] {
+        assert_eq!(
+            kind(&format!("127.0.0.1:80;{bad}")),
+            TargetErrorKind::InvalidOption(bad.into()),
+            "{bad}"
+        );
+    }
+    let err = Target::parse("127.0.0.1:80;backup;role=").unwrap_err();
+    assert!(err.to_string().contains("`;role=`"), "{err}");
+    assert!(err.to_string().contains("at byte 20"), "{err}");
+}
+
+#[test]
 fn every_form_parses() {
     let ep = |s: &str, w| Endpoint::new(s.parse().unwrap()).with_weight(w);
     assert_eq!(

@@ -33,6 +33,7 @@ mod outliers;
 mod probing;
 mod publish;
 mod ramp;
+mod subsets;
 mod tiers;
 mod timers;
 
@@ -168,6 +169,11 @@ pub(crate) struct Driver<S, M> {
     /// they changed.
     serving_tiers: Vec<u32>,
     tier_changes: u64,
+    /// The subsets, where each one's requests went at the last publish,
+    /// and how many times that changed.
+    subsets: Arc<[crate::subset::SubsetRule]>,
+    subset_routes: Vec<crate::subset::resolve::RouteTo>,
+    subset_changes: u64,
     slow_start: Option<SlowStart>,
     /// Commands of the balancer's managers, and the overrides they set.
     commands: mpsc::UnboundedReceiver<Command>,
@@ -295,6 +301,9 @@ where
             serving_tiers: Vec::new(),
             tier_changes: 0,
             slow_start: settings.slow_start.clone(),
+            subsets: settings.subsets.clone(),
+            subset_routes: Vec::new(),
+            subset_changes: 0,
             ramp_at: None,
             ever_served: false,
             commands,

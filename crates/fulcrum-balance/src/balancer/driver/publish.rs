@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::hosts::{serving, Host};
 use super::manual::Override;
+use super::subsets::subset_picks;
 use super::{Driver, Maker};
 use crate::balancer::error::panic_message;
 use crate::balancer::snapshot::{NoPicker, Snapshot};
@@ -151,6 +152,7 @@ where
         let mut weights = Vec::new();
         let mut services = Vec::new();
         let mut generations = Vec::new();
+        let mut healthy = Vec::new();
         let mut serves = vec![false; hosts.len()];
         // Each serving tier's range of `slots`, with its share.
         let mut ranges: Vec<(std::ops::Range<usize>, u32)> = Vec::new();
@@ -170,6 +172,7 @@ where
                 }
                 last_priority = Some(priority);
                 serves[i] = true;
+                healthy.push(hosts[i].healthy);
                 slots.push(member.slot.clone());
                 weights.push(weight);
                 services.push(service.clone());
@@ -235,6 +238,49 @@ where
             self.last_build = started.elapsed();
             picker
         };
+        let routing = self.route_subsets(&slots, &healthy);
+        let subset_picks = if self.subsets.is_empty() {
+            Box::new([]) as Box<[_]>
+        } else if self.last_build > BLOCKING_BUILD || slots.len() >= BLOCKING_SET {
+            let (policy, chosen, owned_slots, owned_weights, owned_ranges, prev) = (
+                self.policy.clone(),
+                routing.chosen.clone(),
+                slots.clone(),
+                weights.clone(),
+                ranges.clone(),
+                previous.clone(),
+            );
+            let build = tokio::task::spawn_blocking(move || {
+                subset_picks(
+                    &*policy,
+                    &chosen,
+                    &owned_slots,
+                    &owned_weights,
+                    &owned_ranges,
+                    &prev.subsets,
+                )
+            });
+            match build.await {
+                Ok(picks) => picks,
+                Err(_) => subset_picks(
+                    &*self.policy,
+                    &routing.chosen,
+                    &slots,
+                    &weights,
+                    &ranges,
+                    &previous.subsets,
+                ),
+            }
+        } else {
+            subset_picks(
+                &*self.policy,
+                &routing.chosen,
+                &slots,
+                &weights,
+                &ranges,
+                &previous.subsets,
+            )
+        };
         if rebuilt {
             let spacing = (self.last_build * SPACING).min(MAX_SPACING);
             self.publish_after =
@@ -263,6 +309,10 @@ where
             tiers,
             tier_shares: serving.tiers.into(),
             tier_changes: self.tier_changes,
+            subsets: subset_picks,
+            routes: routing.routes,
+            subset_stats: routing.stats,
+            subset_changes: self.subset_changes,
             total: self.total.clone(),
             members: self.members.iter().map(|m| m.slot.clone()).collect(),
             draining: self.draining.clone().into(),

@@ -1,0 +1,271 @@
+//! Subsets over real sockets: reads to replicas, writes to the primary (a
+//! database router's shape), endpoints labelled by the static target
+//! syntax (`;role=replica`), and the fallback rules when no replica can
+//! serve — static, and while replicas fail and recover their health check.
+//! Every wait is bounded.
+
+#[path = "support/http.rs"]
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fulcrum::health::HealthChecks;
+use fulcrum::stats::SubsetRoute;
+use fulcrum::subset::{Fallback, Routed, Selector, Subset, Subsets};
+use fulcrum::{Balancer, Error, NoEndpointsReason};
+use http_body_util::Empty;
+use hyper::{Method, Request};
+use support::{body_text, health_probe, http_maker, server_errors, Backend, Behaviour};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+type Req = Request<Empty<Bytes>>;
+type Lb = Balancer<
+    support::EndpointClient,
+    Routed<fulcrum::key::NoKey, Req>,
+    fulcrum::classify::ClassifyHttp,
+>;
+
+const OK: Behaviour = Behaviour::Delay(Duration::from_millis(1));
+const INTERVAL: Duration = Duration::from_millis(200);
+
+fn is_read(req: &Req) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD)
+}
+
+/// `primary` fails its requests when it cannot serve; `replicas` fall
+/// back to `replicas_fallback`.
+fn subsets(replicas_fallback: Fallback) -> Subsets<Req> {
+    Subsets::new()
+        .subset(Subset::new("primary", Selector::label("role", "primary")))
+        .subset(
+            Subset::new("replicas", Selector::label("role", "replica")).fallback(replicas_fallback),
+        )
+        .route("replicas", is_read)
+        .route("primary", |req: &Req| !is_read(req))
+}
+
+/// A balancer over one primary and `replicas`, labelled in the target.
+async fn build(primary: &Backend, replicas: &[Backend], fallback: Fallback) -> Lb {
+    let target: Vec<String> = std::iter::once(format!("{};role=primary", primary.addr))
+        .chain(replicas.iter().map(|b| format!("{};role=replica", b.addr)))
+        .collect();
+    let lb = Balancer::builder()
+        .discover_target(&target.join(","))
+        .unwrap()
+        .classify(server_errors())
+        .health_checks(
+            HealthChecks::new(health_probe())
+                .interval(INTERVAL)
+                .jitter_percent(0)
+                .rise(1)
+                .fall(1),
+        )
+        .unwrap()
+        .subsets(subsets(fallback))
+        .unwrap()
+        .build(http_maker());
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    lb
+}
+
+fn read() -> Req {
+    Request::get("/").body(Empty::new()).unwrap()
+}
+
+fn write() -> Req {
+    Request::post("/").body(Empty::new()).unwrap()
+}
+
+async fn send(lb: &mut Lb, req: Req) -> Result<(), Error> {
+    let response = lb.ready().await?.call(req).await?;
+    assert!(response.status().is_success());
+    body_text(response).await;
+    Ok(())
+}
+
+fn routed_to(lb: &Lb, subset: &str) -> SubsetRoute {
+    let stats = lb.stats();
+    let s = stats.subsets.iter().find(|s| s.name == subset).unwrap();
+    s.routed_to.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_reach_only_replicas_and_writes_only_the_primary() {
+    let primary = Backend::start(OK).await;
+    let replicas = [Backend::start(OK).await, Backend::start(OK).await];
+    let mut lb = build(&primary, &replicas, Fallback::subset("primary")).await;
+    for i in 0..300 {
+        let req = if i % 3 == 0 { write() } else { read() };
+        send(&mut lb, req).await.unwrap();
+    }
+    assert_eq!(primary.hits(), 100, "every write, and only writes");
+    let reads: Vec<u64> = replicas.iter().map(Backend::hits).collect();
+    assert_eq!(reads.iter().sum::<u64>(), 200, "every read: {reads:?}");
+    assert!(
+        reads.iter().all(|&r| r > 0),
+        "both replicas read: {reads:?}"
+    );
+    let stats = lb.stats();
+    assert_eq!(stats.subsets.len(), 2);
+    assert_eq!(stats.subsets[1].members, 2);
+    assert_eq!(stats.subsets[1].healthy, 2);
+    assert_eq!(routed_to(&lb, "replicas"), SubsetRoute::Own);
+    assert_eq!(stats.subset_changes, 0);
+}
+
+/// With no replica in the set, reads follow the fallback: to the primary,
+/// or a typed error at once (no wait, no hang) while writes still go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_replica_the_fallback_rule_applies() {
+    let primary = Backend::start(OK).await;
+
+    let mut lb = build(&primary, &[], Fallback::subset("primary")).await;
+    for _ in 0..20 {
+        send(&mut lb, read()).await.unwrap();
+    }
+    assert_eq!(primary.hits(), 20, "reads fell back to the primary");
+    assert_eq!(
+        routed_to(&lb, "replicas"),
+        SubsetRoute::Subset("primary".into())
+    );
+    drop(lb);
+
+    let mut lb = build(&primary, &[], Fallback::Fail).await;
+    let began = Instant::now();
+    let err = send(&mut lb, read()).await.unwrap_err();
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "failed at once, not after the readiness deadline: {:?}",
+        began.elapsed()
+    );
+    match &err {
+        Error::NoEndpoints(e) => assert_eq!(e.reason(), NoEndpointsReason::SubsetEmpty),
+        other => panic!("expected NoEndpoints(SubsetEmpty), got {other:?}"),
+    }
+    assert!(err.to_string().contains("subset"), "{err}");
+    assert_eq!(routed_to(&lb, "replicas"), SubsetRoute::Fail);
+    send(&mut lb, write()).await.unwrap();
+    assert_eq!(primary.hits(), 21, "writes unaffected, the read never sent");
+    assert!(!lb.stats().fail_fast, "a subset's failure is not an outage");
+}
+
+/// Replicas fail their health check: reads move to the primary within a
+/// probe interval, with no failed read; when the replicas recover, reads
+/// return to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_fall_back_while_replicas_are_down_and_return() {
+    let primary = Backend::start(OK).await;
+    let replicas = [Backend::start(OK).await, Backend::start(OK).await];
+    let mut lb = build(&primary, &replicas, Fallback::subset("primary")).await;
+    for _ in 0..20 {
+        send(&mut lb, read()).await.unwrap();
+    }
+    assert_eq!(primary.hits(), 0);
+
+    for r in &replicas {
+        r.healthy.store(false, Ordering::Relaxed);
+    }
+    let down = Instant::now();
+    let deadline = down + Duration::from_secs(10);
+    while routed_to(&lb, "replicas") != SubsetRoute::Subset("primary".into()) {
+        assert!(Instant::now() < deadline, "reads never fell back");
+        send(&mut lb, read())
+            .await
+            .expect("no read fails meanwhile");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = down.elapsed();
+    eprintln!("replicas down: reads fell back to the primary after {took:?} (probe interval {INTERVAL:?})");
+    assert!(took < INTERVAL + Duration::from_millis(300), "{took:?}");
+    let before = primary.hits();
+    for _ in 0..20 {
+        send(&mut lb, read()).await.unwrap();
+    }
+    assert_eq!(primary.hits(), before + 20, "reads on the primary");
+
+    for r in &replicas {
+        r.healthy.store(true, Ordering::Relaxed);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while routed_to(&lb, "replicas") != SubsetRoute::Own {
+        assert!(Instant::now() < deadline, "reads never returned");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = primary.hits();
+    for _ in 0..20 {
+        send(&mut lb, read()).await.unwrap();
+    }
+    assert_eq!(primary.hits(), before, "reads back on the replicas");
+    assert!(lb.stats().subset_changes >= 2);
+}
+
+/// A route predicate is user code: one that panics fails its request with
+/// a typed error, and the balancer goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_route_fails_only_its_request() {
+    let primary = Backend::start(OK).await;
+    let lb = Balancer::builder()
+        .discover_target(&format!("{};role=primary", primary.addr))
+        .unwrap()
+        .subsets(
+            Subsets::new()
+                .subset(Subset::new("primary", Selector::label("role", "primary")))
+                .route("primary", |req: &Req| {
+                    assert!(req.uri().path() != "/boom", "route bug");
+                    true
+                }),
+        )
+        .unwrap()
+        .build(http_maker());
+    let mut lb = lb;
+    let req = Request::get("/boom").body(Empty::new()).unwrap();
+    let err = lb.ready().await.unwrap().call(req).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Panicked { what: "subset route", message } if message.contains("route bug")),
+        "{err:?}"
+    );
+    let response = lb.ready().await.unwrap().call(read()).await.unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(primary.hits(), 1);
+}
+
+/// A retry of a read goes to another replica, never out of its subset to
+/// the primary; a write's retry with a single primary goes to it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_stay_inside_the_subset() {
+    use fulcrum::retry::{RetryIdempotent, RetryLayer};
+    use tower::Layer;
+
+    let primary = Backend::start(OK).await;
+    let replicas = [
+        Backend::start(Behaviour::Unavailable).await,
+        Backend::start(OK).await,
+    ];
+    let target = format!(
+        "{};role=primary,{};role=replica,{};role=replica",
+        primary.addr, replicas[0].addr, replicas[1].addr
+    );
+    let lb = Balancer::builder()
+        .policy_name("round-robin")
+        .unwrap()
+        .discover_target(&target)
+        .unwrap()
+        .classify(server_errors())
+        .subsets(subsets(Fallback::subset("primary")))
+        .unwrap()
+        .build(http_maker());
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    let mut client = RetryLayer::new(RetryIdempotent).layer(lb.clone());
+    for _ in 0..40 {
+        let response = client.ready().await.unwrap().call(read()).await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        body_text(response).await;
+    }
+    assert_eq!(primary.hits(), 0, "no read left the replicas");
+    assert_eq!(replicas[1].hits(), 40);
+    assert!(replicas[0].hits() > 0, "the failing replica was tried");
+    assert!(lb.stats().retries > 0);
+}
