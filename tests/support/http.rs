@@ -39,6 +39,9 @@ pub enum Behaviour {
     Failing(u32),
     /// Accept the request and never answer.
     Hang,
+    /// While `healthy` is false, answer 429 with `Retry-After` of this many
+    /// seconds (an overloaded server shedding load); 200 otherwise.
+    Shedding(u32),
 }
 
 fn full(text: String) -> http_body_util::combinators::BoxBody<Bytes, Infallible> {
@@ -116,6 +119,14 @@ impl Backend {
                                     Response::new(full(addr.to_string()))
                                 }
                                 Behaviour::Hang => std::future::pending().await,
+                                Behaviour::Shedding(secs) if !health.load(Ordering::Relaxed) => {
+                                    Response::builder()
+                                        .status(StatusCode::TOO_MANY_REQUESTS)
+                                        .header("retry-after", secs.to_string())
+                                        .body(full("shedding".to_owned()))
+                                        .unwrap()
+                                }
+                                Behaviour::Shedding(_) => Response::new(full(addr.to_string())),
                                 Behaviour::Delay(d) => {
                                     tokio::time::sleep(d).await;
                                     Response::new(full(addr.to_string()))

@@ -169,9 +169,13 @@ pub struct EndpointStats {
     pub disabled: bool,
     /// The weight its manager set, overriding `weight`.
     pub weight_override: Option<u32>,
-    /// Its share of requests while in slow start, in `(0, 1)`; `None`
-    /// once it takes its full share.
-    pub slow_start: Option<f64>,
+    /// The part of its share it takes now, in `(0, 1)`, while in slow
+    /// start or overloaded; `None` once it takes its full share.
+    pub share: Option<f64>,
+    /// How long it stays overloaded (the `Retry-After` of its last
+    /// overload answer, at most 60 s), in milliseconds; `None` when it is
+    /// not.
+    pub overloaded_for_ms: Option<f64>,
 }
 
 impl EndpointStats {
@@ -197,9 +201,13 @@ impl EndpointStats {
             disabled: slot.disabled.load(Ordering::Relaxed),
             weight_override: Some(slot.weight_override.load(Ordering::Relaxed))
                 .filter(|&w| w != NO_WEIGHT_OVERRIDE),
-            slow_start: {
+            share: {
                 let ramp = slot.ramp.load(Ordering::Relaxed);
                 (ramp < RAMP_FULL).then(|| f64::from(ramp) / f64::from(RAMP_FULL))
+            },
+            overloaded_for_ms: {
+                let until = slot.overloaded_until.load(Ordering::Relaxed);
+                (until > now).then(|| (until - now) as f64 / 1e6)
             },
         }
     }

@@ -80,4 +80,4 @@ pub use make::{make_fn, MakeFn};
 pub use manage::{ManageError, Manager};
 pub use service::Balancer;
 
-pub(crate) use driver::ejection_reason;
+pub(crate) use driver::{ejection_reason, MAX_RETRY_AFTER};

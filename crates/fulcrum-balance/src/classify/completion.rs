@@ -153,6 +153,21 @@ impl Completion {
         }
     }
 
+    /// The endpoint asked for no requests for `after`: its share is cut
+    /// until then (by the driver, told when the overload is new).
+    #[cold]
+    fn overloaded_for(&self, after: std::time::Duration, now: u64) {
+        let after = after.min(crate::balancer::MAX_RETRY_AFTER);
+        let until = now.saturating_add(after.as_nanos() as u64);
+        let before = self
+            .slot
+            .overloaded_until
+            .fetch_max(until, Ordering::Relaxed);
+        if before <= now {
+            self.slot.control.notify_driver.notify_one();
+        }
+    }
+
     /// One more failure in a row, for outlier detection.
     fn count_in_a_row(&self) {
         if self.slot.control.failures_to_eject > 0 {
@@ -197,10 +212,16 @@ impl Completion {
                 }
             }
             Outcome::Failure(kind) => self.record_failure(kind, current),
-            Outcome::Overload { .. } => {
+            Outcome::Overload { retry_after } => {
                 self.slot.overloads.fetch_add(1, Ordering::Relaxed);
                 if current {
-                    self.slot.ewma.record_failure(fulcrum_core::time::now());
+                    let now = fulcrum_core::time::now();
+                    // With a delay, its share is cut for exactly that long;
+                    // without, its cost takes one failure's penalty.
+                    match retry_after.filter(|d| !d.is_zero()) {
+                        Some(after) => self.overloaded_for(after, now),
+                        None => self.slot.ewma.record_failure(now),
+                    }
                 }
             }
             Outcome::Cancelled => {

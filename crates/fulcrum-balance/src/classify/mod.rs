@@ -14,8 +14,12 @@
 //! Outcomes feed the endpoint's latency estimate and counters, and decide
 //! what happens to it: a [`FailureKind::Connect`] failure takes the endpoint
 //! out of service at once (the backoff of a failed readiness check) and asks
-//! discovery to look again; other failures and overloads count against its
-//! latency estimate (the failure penalty) so load-aware policies avoid it.
+//! discovery to look again; other failures count against its latency
+//! estimate (the failure penalty) so load-aware policies avoid it. An
+//! overload with a delay (`Retry-After`) cuts the endpoint's share to a
+//! twentieth, under every policy, until the delay (at most 60 s) has
+//! passed; it is never ejected for it. An overload without a delay counts
+//! as one failure penalty.
 //!
 //! * [`DefaultClassify`]: `Ok` is a success, `Err` a failure whose kind is
 //!   read from the error's causes (refused connection, reset, timeout).

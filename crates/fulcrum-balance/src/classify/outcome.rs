@@ -13,8 +13,10 @@ pub enum Outcome {
     /// The endpoint failed the request.
     Failure(FailureKind),
     /// The endpoint is alive but refused the work for now (HTTP 429 or 503
-    /// with `Retry-After`, gRPC `RESOURCE_EXHAUSTED`). It counts against the
-    /// endpoint's latency estimate like a failure, without being a failure.
+    /// with `Retry-After`, gRPC `RESOURCE_EXHAUSTED`). It is not a failure:
+    /// with `retry_after`, the endpoint takes a twentieth of its share
+    /// until then (at most 60 s); without, it takes one failure penalty in
+    /// its latency estimate.
     Overload {
         /// How long the endpoint asked callers to stay away, if it said.
         retry_after: Option<Duration>,

@@ -96,6 +96,9 @@ pub(crate) struct Slot {
     /// Cancelled before any answer, when outlier detection counts those.
     pub(crate) abandoned: AtomicU64,
     pub(crate) overloads: AtomicU64,
+    /// Until when (clock nanoseconds, see `fulcrum_core::time`) it said it
+    /// is overloaded; 0 if it never did.
+    pub(crate) overloaded_until: AtomicU64,
     /// The version of the snapshot that lists it as ready (see
     /// [`Control::down`]).
     pub(crate) ready_in: AtomicU64,
@@ -149,6 +152,7 @@ impl Slot {
             cancelled: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
+            overloaded_until: AtomicU64::new(0),
             ready_in: AtomicU64::new(0),
             control,
             weight: AtomicU32::new(endpoint.weight()),

@@ -152,5 +152,6 @@ where
             self.ask_for_refresh();
         }
         self.eject_failing_in_a_row();
+        self.note_overloads();
     }
 }

@@ -39,6 +39,8 @@ pub(super) struct Member<S> {
     pub(super) serving: bool,
     pub(super) has_served: bool,
     pub(super) ramp_since: Option<Instant>,
+    /// Until when it is overloaded (its `Retry-After`), as the driver knows.
+    pub(super) overload_until: Option<Instant>,
 }
 
 impl<S> Member<S> {
@@ -145,6 +147,7 @@ where
             serving: false,
             has_served: false,
             ramp_since: None,
+            overload_until: None,
         }
     }
 

@@ -30,6 +30,7 @@ mod making;
 mod manual;
 mod members;
 mod outliers;
+mod overload;
 mod probing;
 mod publish;
 mod ramp;
@@ -38,6 +39,7 @@ mod tiers;
 mod timers;
 
 pub(crate) use outliers::ejection_reason;
+pub(crate) use overload::MAX_RETRY_AFTER;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};

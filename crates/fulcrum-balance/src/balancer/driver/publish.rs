@@ -190,7 +190,8 @@ where
                 }
             }
         }
-        let ramping = self.update_ramps(&serves);
+        self.update_ramps(&serves);
+        let ramping = self.shares_limited(&serves);
         self.ever_served |= !slots.is_empty();
         let slots: Arc<[Arc<Slot>]> = slots.into();
         let weights: Arc<[u32]> = weights.into();

@@ -63,7 +63,8 @@ where
             m.serving = serves;
             m.has_served |= serves;
             if !serves && m.ramp_since.take().is_some() {
-                m.slot.ramp.store(RAMP_FULL, Ordering::Relaxed);
+                let full = super::overload::capped(RAMP_FULL, m.overload_until.is_some());
+                m.slot.ramp.store(full, Ordering::Relaxed);
             }
         }
         let ramping = self
@@ -94,10 +95,12 @@ where
             let factor = slow_start.factor(now - since);
             if factor >= 1.0 {
                 m.ramp_since = None;
-                m.slot.ramp.store(RAMP_FULL, Ordering::Relaxed);
+                let full = super::overload::capped(RAMP_FULL, m.overload_until.is_some());
+                m.slot.ramp.store(full, Ordering::Relaxed);
                 self.dirty = true;
             } else {
-                m.slot.ramp.store(share(factor), Ordering::Relaxed);
+                let share = super::overload::capped(share(factor), m.overload_until.is_some());
+                m.slot.ramp.store(share, Ordering::Relaxed);
                 ramping = true;
             }
         }
@@ -105,12 +108,12 @@ where
     }
 }
 
-fn tick(window: Duration) -> Duration {
+pub(super) fn tick(window: Duration) -> Duration {
     (window / 50).clamp(SHORTEST_TICK, LONGEST_TICK)
 }
 
 /// A factor in `(0, 1]` as a share in units of [`RAMP_FULL`], never 0.
-fn share(factor: f64) -> u32 {
+pub(super) fn share(factor: f64) -> u32 {
     ((factor * f64::from(RAMP_FULL)) as u32).clamp(1, RAMP_FULL)
 }
 

@@ -1,4 +1,4 @@
-//! The driver's clock: backoffs, ejections and probes that end, the
+//! The driver's clock: backoffs, ejections, probes and overloads that end, the
 //! outlier detection interval, slow-start shares raised, draining endpoints checked for their last
 //! request, and spaced publishes.
 
@@ -17,7 +17,10 @@ where
         // Drop stale entries from the top of the heap.
         while let Some(&Reverse((at, id))) = self.timers.peek() {
             if self.members.get(id).is_some_and(|m| {
-                m.retry_at == Some(at) || m.ejection.until() == Some(at) || m.probe_at == Some(at)
+                m.retry_at == Some(at)
+                    || m.ejection.until() == Some(at)
+                    || m.probe_at == Some(at)
+                    || m.overload_until == Some(at)
             }) {
                 break;
             }
@@ -54,10 +57,11 @@ where
                 continue;
             };
             let m = self.members.at(index);
-            let (retry, readmit, probe) = (
+            let (retry, readmit, probe, unload) = (
                 m.retry_at == Some(at),
                 m.ejection.until() == Some(at),
                 m.probe_at == Some(at),
+                m.overload_until == Some(at),
             );
             if retry {
                 self.start_make(index);
@@ -69,6 +73,9 @@ where
             }
             if probe {
                 self.start_probe(index);
+            }
+            if unload {
+                self.overload_ended(index);
             }
         }
         if readmitted {

@@ -1,0 +1,107 @@
+//! Overload over real sockets: a backend that sheds load with 429 and
+//! `Retry-After` takes a small share of requests until its `Retry-After`
+//! has passed, is never ejected, and takes its full share again afterwards.
+//! Every wait is bounded.
+
+#[path = "support/http.rs"]
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use fulcrum::{Balancer, Endpoint, EndpointState};
+use support::{body_text, get, http_maker, server_errors, Backend, Behaviour};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+type Lb = Balancer<support::EndpointClient, fulcrum::key::NoKey, fulcrum::classify::ClassifyHttp>;
+
+const OK: Behaviour = Behaviour::Delay(Duration::from_millis(1));
+
+/// Sends `n` requests one after another; returns how many answered 429.
+async fn send(lb: &mut Lb, n: usize) -> usize {
+    let mut shed = 0;
+    for _ in 0..n {
+        let response = lb.ready().await.unwrap().call(get("/")).await.unwrap();
+        shed += usize::from(response.status().as_u16() == 429);
+        body_text(response).await;
+    }
+    shed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
+    for policy in ["round-robin", "p2c", "ewma"] {
+        let backends = [
+            Backend::start(OK).await,
+            Backend::start(OK).await,
+            Backend::start(Behaviour::Shedding(2)).await,
+        ];
+        let mut lb: Lb = Balancer::builder()
+            .policy_name(policy)
+            .unwrap()
+            .endpoints(backends.iter().map(|b| Endpoint::new(b.addr)))
+            .classify(server_errors())
+            .build(http_maker());
+        lb.ready_all(Duration::from_secs(5)).await.unwrap();
+        let shedder = &backends[2];
+        shedder.healthy.store(false, Ordering::Relaxed);
+
+        // Its first 429 cuts its share for the 2 s it asked for.
+        let began = Instant::now();
+        let before = shedder.hits();
+        let shed = send(&mut lb, 300).await;
+        let during = shedder.hits() - before;
+        let took = began.elapsed();
+        let stats = lb.stats();
+        let endpoint = stats.endpoint(shedder.addr).unwrap();
+        eprintln!(
+            "{policy}: while shedding, {during} of 300 requests reached it ({shed} answered 429) \
+             in {took:?}; overloads {}",
+            endpoint.overloads
+        );
+        assert!(
+            took < Duration::from_millis(1_800),
+            "the window is still open: {took:?}"
+        );
+        assert!(
+            (1..=20).contains(&during),
+            "{policy}: {during} of 300 (a third is 100)"
+        );
+        assert_eq!(
+            endpoint.state,
+            EndpointState::Active,
+            "overloaded, not ejected"
+        );
+        assert_eq!(stats.ejected, 0);
+
+        assert!(endpoint.overloaded_for_ms.is_some());
+        assert!(
+            endpoint.share.is_some_and(|s| s < 0.1),
+            "{:?}",
+            endpoint.share
+        );
+
+        // It recovers: each 429 pushed its end back by 2 s; once the last
+        // one has passed it takes its share again.
+        shedder.healthy.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while lb.stats().endpoint(shedder.addr).unwrap().share.is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "{policy}: its share never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let back = began.elapsed();
+        assert!(
+            back >= Duration::from_secs(2),
+            "{policy}: back after {back:?}"
+        );
+        let before = shedder.hits();
+        assert_eq!(send(&mut lb, 300).await, 0);
+        let after = shedder.hits() - before;
+        eprintln!("{policy}: back after {back:?}; then {after} of 300");
+        assert!(after >= 60, "{policy}: back to its share, {after} of 300");
+    }
+}
