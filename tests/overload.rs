@@ -35,7 +35,7 @@ async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
         let backends = [
             Backend::start(OK).await,
             Backend::start(OK).await,
-            Backend::start(Behaviour::Shedding(2)).await,
+            Backend::start(Behaviour::Shedding(3)).await,
         ];
         let mut lb: Lb = Balancer::builder()
             .policy_name(policy)
@@ -47,7 +47,7 @@ async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
         let shedder = &backends[2];
         shedder.healthy.store(false, Ordering::Relaxed);
 
-        // Its first 429 cuts its share for the 2 s it asked for.
+        // Its first 429 cuts its share for the 3 s it asked for.
         let began = Instant::now();
         let before = shedder.hits();
         let shed = send(&mut lb, 300).await;
@@ -61,11 +61,11 @@ async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
             endpoint.overloads
         );
         assert!(
-            took < Duration::from_millis(1_800),
+            took < Duration::from_millis(2_700),
             "the window is still open: {took:?}"
         );
         assert!(
-            (1..=20).contains(&during),
+            (1..=30).contains(&during),
             "{policy}: {during} of 300 (a third is 100)"
         );
         assert_eq!(
@@ -82,10 +82,10 @@ async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
             endpoint.share
         );
 
-        // It recovers: each 429 pushed its end back by 2 s; once the last
+        // It recovers: each 429 pushed its end back by 3 s; once the last
         // one has passed it takes its share again.
         shedder.healthy.store(true, Ordering::Relaxed);
-        let deadline = Instant::now() + Duration::from_secs(8);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while lb.stats().endpoint(shedder.addr).unwrap().share.is_some() {
             assert!(
                 Instant::now() < deadline,
@@ -95,7 +95,7 @@ async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
         }
         let back = began.elapsed();
         assert!(
-            back >= Duration::from_secs(2),
+            back >= Duration::from_secs(3),
             "{policy}: back after {back:?}"
         );
         let before = shedder.hits();

@@ -333,6 +333,11 @@ where
                     picked = Some(p);
                     Check::Ready
                 }
+                // A subset's wait says so: it must not turn fail-fast on
+                // for the whole balancer.
+                None if subset.is_some() => {
+                    Check::Wait(fulcrum_core::NoEndpointsReason::SubsetEmpty)
+                }
                 None => Check::Wait(fulcrum_core::NoEndpointsReason::AllUnavailable),
             },
             other => other,

@@ -205,7 +205,8 @@ impl<S> Snapshot<S> {
                     tiers: s.tiers.as_deref(),
                     index: Some(&s.index),
                     // A total over the whole set would loosen a subset's
-                    // load bound: its picker sums its own.
+                    // load bound: a bounded-load picker sums the subset's
+                    // own.
                     total: None,
                 })
             }

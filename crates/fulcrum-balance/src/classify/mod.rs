@@ -16,8 +16,9 @@
 //! out of service at once (the backoff of a failed readiness check) and asks
 //! discovery to look again; other failures count against its latency
 //! estimate (the failure penalty) so load-aware policies avoid it. An
-//! overload with a delay (`Retry-After`) cuts the endpoint's share to a
-//! twentieth, under every policy, until the delay (at most 60 s) has
+//! overload with a delay (`Retry-After`) cuts the endpoint's share to about
+//! a twentieth (a pick that lands on it is made again, up to four times),
+//! under every policy, until the delay (at most 60 s) has
 //! passed; it is never ejected for it. An overload without a delay counts
 //! as one failure penalty.
 //!

@@ -160,7 +160,14 @@ impl<T: HashTable> Picker for HashPicker<T> {
         // that happens to be subnormal costs a microcode assist per pick
         // (measured: 7 ns vs 120 ns for the same table).
         // An endpoint in slow start takes only the keys it admits.
-        let found = match (self.factor, loads.total_in_flight()) {
+        // A subset's view keeps no total: the bound then sums its own.
+        let total = match self.factor {
+            Some(_) => loads
+                .total_in_flight()
+                .or_else(|| Some((0..n).map(|i| u64::from(loads.in_flight(i))).sum())),
+            None => None,
+        };
+        let found = match (self.factor, total) {
             (Some(c), Some(total)) => {
                 // ⌈c · (total in flight + 1) · w / W⌉ per endpoint.
                 let per_weight = c * (total as f64 + 1.0) / self.total_weight;

@@ -114,7 +114,7 @@ impl fmt::Display for TargetErrorKind {
             TargetErrorKind::InvalidOption(o) => write!(
                 f,
                 "`;{}` is not an entry option (options are `;backup` and labels \
-                 `;key=value` of letters, digits and `-_./`)",
+                 `;key=value` of letters, digits and `-_./`, each key once)",
                 o.escape_debug()
             ),
         }

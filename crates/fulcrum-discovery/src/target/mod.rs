@@ -319,7 +319,11 @@ fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetErro
         for option in options {
             match option.split_once('=') {
                 None if option == "backup" => priority = 1,
-                Some((key, value)) if valid_label(key) && valid_label(value) => {
+                Some((key, value))
+                    if valid_label(key)
+                        && valid_label(value)
+                        && !labels.iter().any(|&(k, _)| k == key) =>
+                {
                     labels.push((key, value));
                 }
                 _ => {

@@ -41,6 +41,11 @@ fn labels_are_options_of_static_entries() {
             "{bad}"
         );
     }
+    assert_eq!(
+        kind("127.0.0.1:80;role=a;role=b"),
+        TargetErrorKind::InvalidOption("role=b".into()),
+        "a label given twice"
+    );
     let err = Target::parse("127.0.0.1:80;backup;role=").unwrap_err();
     assert!(err.to_string().contains("`;role=`"), "{err}");
     assert!(err.to_string().contains("at byte 20"), "{err}");

@@ -175,6 +175,7 @@ pub(crate) struct Driver<S, M> {
     /// and how many times that changed.
     subsets: Arc<[crate::subset::SubsetRule]>,
     subset_routes: Vec<crate::subset::resolve::RouteTo>,
+    subset_served: Vec<bool>,
     subset_changes: u64,
     slow_start: Option<SlowStart>,
     /// Commands of the balancer's managers, and the overrides they set.
@@ -305,6 +306,7 @@ where
             slow_start: settings.slow_start.clone(),
             subsets: settings.subsets.clone(),
             subset_routes: Vec::new(),
+            subset_served: Vec::new(),
             subset_changes: 0,
             ramp_at: None,
             ever_served: false,

@@ -239,6 +239,7 @@ where
             self.last_build = started.elapsed();
             picker
         };
+        let subsets_started = std::time::Instant::now();
         let routing = self.route_subsets(&slots, &healthy);
         let subset_picks = if self.subsets.is_empty() {
             Box::new([]) as Box<[_]>
@@ -282,6 +283,16 @@ where
                 &previous.subsets,
             )
         };
+        if !self.subsets.is_empty() {
+            // Subsets' pickers count as rebuilding too.
+            let took = subsets_started.elapsed();
+            self.last_build = if rebuilt {
+                self.last_build + took
+            } else {
+                took
+            };
+            rebuilt |= took > BLOCKING_BUILD;
+        }
         if rebuilt {
             let spacing = (self.last_build * SPACING).min(MAX_SPACING);
             self.publish_after =

@@ -142,7 +142,11 @@ where
             let before = self.subset_routes.get(j).copied();
             let settling =
                 |r: Option<RouteTo>| matches!(r, None | Some(RouteTo::Nowhere { warming: true }));
-            if before == Some(now) || settling(before) || settling(Some(now)) {
+            // Until a subset has served its own requests once (its
+            // endpoints are still being made at start), moves are not
+            // changes.
+            let served = self.subset_served.get(j).copied().unwrap_or(false);
+            if before == Some(now) || !served || settling(before) || settling(Some(now)) {
                 continue;
             }
             self.subset_changes += 1;
@@ -158,6 +162,10 @@ where
                     "subset cannot serve: its requests follow its fallback"
                 );
             }
+        }
+        self.subset_served.resize(rules.len(), false);
+        for (j, &to) in routes.iter().enumerate() {
+            self.subset_served[j] |= to == RouteTo::Subset(j);
         }
         self.subset_routes = routes.clone();
         let stats = rules

@@ -1,65 +1,30 @@
+//! The [`Builder`]: a balancer's settings, checked as they are given, and
+//! the build that starts its driver. Where endpoints come from is in
+//! `source`, health settings in `health`.
+
+mod health;
+mod source;
+
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fulcrum_core::load::EwmaConfig;
-use fulcrum_core::{BoxError, Endpoint, EndpointSet};
-use futures_core::Stream;
-use futures_util::StreamExt;
+use fulcrum_core::{BoxError, Endpoint};
 use tokio::sync::oneshot;
 use tower_service::Service;
 
-use super::config::{Backoff, RefreshFn, Settings};
+use super::config::{Backoff, Settings};
 use super::driver::Driver;
 use super::shared::Shared;
 use super::Balancer;
 use crate::classify::{CancelledAs, DefaultClassify};
 use crate::control::Control;
-use crate::health::{ConfigError, HealthChecks, OutlierDetection, SlowStart};
+use crate::health::ConfigError;
 use crate::key::NoKey;
 use crate::pick::{self, Policy, UnknownPolicy};
 use crate::subset::{Routed, Subsets};
-use crate::updates::{BoxUpdates, Updates};
-
-#[derive(Clone)]
-enum Source {
-    None,
-    Static(EndpointSet),
-    Updates(Updates),
-    /// A one-shot stream: the first balancer built takes it.
-    Stream(Arc<Mutex<Option<BoxUpdates>>>),
-    /// A fresh discovery stream for each balancer built.
-    #[cfg(feature = "discovery")]
-    Discovery(fulcrum_discovery::Discovery),
-}
-
-impl Source {
-    /// The update stream, and how to ask the source for an early refresh
-    /// (discovery re-resolves, rate-limited, when endpoints fail).
-    fn into_updates(self) -> (BoxUpdates, Option<RefreshFn>) {
-        let updates = match self {
-            Source::None => futures_util::stream::empty().boxed(),
-            Source::Static(set) => futures_util::stream::iter([Ok(set)]).boxed(),
-            Source::Updates(updates) => updates.into_stream(),
-            #[cfg(feature = "discovery")]
-            Source::Discovery(discovery) => {
-                let (stream, handle) = discovery.stream();
-                let refresh: RefreshFn = Arc::new(move || handle.refresh());
-                let stream = stream.map(|r| r.map_err(BoxError::from)).boxed();
-                return (stream, Some(refresh));
-            }
-            Source::Stream(slot) => match slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                Some(stream) => stream,
-                None => futures_util::stream::iter([Err(BoxError::from(
-                    "this discovery stream was already used by another balancer; \
-                     use `Builder::updates` (clonable) to feed several balancers",
-                ))])
-                .boxed(),
-            },
-        };
-        (updates, None)
-    }
-}
+use source::Source;
 
 /// Timeouts are capped at a year: "no limit" (`Duration::MAX`) is a year.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
@@ -174,7 +139,17 @@ impl<K, C> Builder<K, C> {
     ///     .key(|req: &String| Some(hash_bytes(req.as_bytes())));
     /// # drop(builder);
     /// ```
-    pub fn key<K2>(self, key: K2) -> Builder<K2, C> {
+    pub fn key<K2>(mut self, key: K2) -> Builder<K2, C> {
+        if !self.settings.subsets.is_empty() {
+            // The routes live in the extractor this one replaces: keeping
+            // the subsets would show them in stats while no request is
+            // routed.
+            tracing::warn!(
+                "Builder::key called after Builder::subsets: the subsets are dropped; \
+                 call key first, then subsets"
+            );
+            self.settings.subsets = Arc::new([]);
+        }
         Builder {
             settings: self.settings,
             source: self.source,
@@ -186,7 +161,9 @@ impl<K, C> Builder<K, C> {
     /// Routes requests to subsets of the endpoints by their labels (reads
     /// to replicas, writes to the primary), each with a fallback rule; see
     /// [`subset`](crate::subset). Keys still come from the extractor set
-    /// with [`key`](Self::key), which must therefore be set first. Names
+    /// with [`key`](Self::key), which must therefore be set first: a later
+    /// `key` replaces the routes too, and drops the subsets (with a
+    /// warning logged). Names
     /// that do not resolve, fallbacks that loop and floors outside 0–100
     /// are an error here.
     ///
@@ -279,136 +256,10 @@ impl<K, C> Builder<K, C> {
         self
     }
 
-    /// Passive outlier detection ([`OutlierDetection::default`]: on, with
-    /// Envoy's and gRPC's defaults); [`OutlierDetection::disabled`] turns
-    /// it off. Settings that cannot work are an error here.
-    ///
-    /// ```
-    /// use fulcrum_balance::{health::OutlierDetection, Balancer};
-    /// use std::time::Duration;
-    ///
-    /// let err = Balancer::builder()
-    ///     .outlier_detection(OutlierDetection::default().interval(Duration::ZERO))
-    ///     .unwrap_err();
-    /// assert_eq!(err.to_string(), "invalid outlier detection interval: is zero; give it a positive duration");
-    /// ```
-    pub fn outlier_detection(mut self, outliers: OutlierDetection) -> Result<Self, ConfigError> {
-        outliers.validate()?;
-        if let Some(slow_start) = &self.settings.slow_start {
-            window_within_ejection(slow_start, &outliers)?;
-        }
-        self.settings.outliers = outliers;
-        Ok(self)
-    }
-
-    /// The panic threshold, in percent (50 by default): when fewer than
-    /// this share of a tier's endpoints are healthy (not ejected, service
-    /// made), every endpoint of the tier with a service serves, ejected or
-    /// not. 0 turns panic mode off.
-    pub fn panic_threshold(mut self, percent: f64) -> Result<Self, ConfigError> {
-        if !(0.0..=100.0).contains(&percent) {
-            return Err(ConfigError::percent("panic threshold", percent));
-        }
-        self.settings.panic_threshold = percent;
-        Ok(self)
-    }
-
-    /// Active health checks: the driver probes every endpoint on an
-    /// interval and holds out those whose probe fails ([`HealthChecks`];
-    /// off by default). Settings that cannot work are an error here.
-    ///
-    /// ```
-    /// use fulcrum_balance::{health::HealthChecks, Balancer};
-    ///
-    /// let err = Balancer::builder()
-    ///     .health_checks(HealthChecks::tcp_connect().rise(0))
-    ///     .unwrap_err();
-    /// assert_eq!(err.setting(), "probe rise");
-    /// ```
-    pub fn health_checks(mut self, checks: HealthChecks) -> Result<Self, ConfigError> {
-        checks.validate()?;
-        self.settings.checks = Some(checks);
-        Ok(self)
-    }
-
-    /// Slow start ([`SlowStart`]; off by default): endpoints that start
-    /// serving (added, or back in service) ramp up their share over a
-    /// window, under every policy. A window longer than the longest
-    /// outlier ejection is an error: an endpoint ejected again while it
-    /// ramps would never reach its share.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use fulcrum_balance::{health::SlowStart, Balancer};
-    ///
-    /// let err = Balancer::builder()
-    ///     .slow_start(SlowStart::new(Duration::from_secs(600)))
-    ///     .unwrap_err();
-    /// assert_eq!(err.setting(), "slow start window");
-    /// ```
-    pub fn slow_start(mut self, slow_start: SlowStart) -> Result<Self, ConfigError> {
-        slow_start.validate()?;
-        window_within_ejection(&slow_start, &self.settings.outliers)?;
-        self.settings.slow_start = Some(slow_start);
-        Ok(self)
-    }
-
     /// Seeds the randomness of pickers and backoff jitter, for reproducible
     /// runs. By default a random seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.settings.seed = Some(seed);
-        self
-    }
-
-    /// A fixed set of endpoints.
-    pub fn endpoints(mut self, endpoints: impl IntoIterator<Item = Endpoint>) -> Self {
-        self.source = Source::Static(endpoints.into_iter().collect());
-        self
-    }
-
-    /// Endpoint sets from an [`Updater`](crate::Updater) channel. Clonable:
-    /// several balancers (or a layer applied many times) can share it.
-    pub fn updates(mut self, updates: Updates) -> Self {
-        self.source = Source::Updates(updates);
-        self
-    }
-
-    /// Endpoint sets from any stream (e.g. a discovery crate's). Errors are
-    /// reported in stats while the last good set is kept. When the stream
-    /// ends, the last set stays. One stream feeds one balancer.
-    pub fn discover<D, E>(mut self, stream: D) -> Self
-    where
-        D: Stream<Item = Result<EndpointSet, E>> + Send + 'static,
-        E: Into<BoxError>,
-    {
-        let stream: BoxUpdates = stream.map(|r| r.map_err(Into::into)).boxed();
-        self.source = Source::Stream(Arc::new(Mutex::new(Some(stream))));
-        self
-    }
-
-    /// Endpoints from a target string: a static list, `dns:///host:port`
-    /// (A/AAAA) or `dns+srv:///_service._proto.domain` (SRV), re-resolved by
-    /// TTL (see `fulcrum_discovery`). Also names the balancer after it.
-    ///
-    /// ```
-    /// let builder = fulcrum_balance::Balancer::builder()
-    ///     .discover_target("dns+srv://127.0.0.1:5353/_http._tcp.api.internal")
-    ///     .unwrap();
-    /// let err = fulcrum_balance::Balancer::builder().discover_target("dns:///api").unwrap_err();
-    /// assert!(err.to_string().contains("needs a port"));
-    /// # drop(builder);
-    /// ```
-    #[cfg(feature = "discovery")]
-    pub fn discover_target(self, target: &str) -> Result<Self, fulcrum_discovery::TargetError> {
-        Ok(self.discovery(fulcrum_discovery::Discovery::new(target)?))
-    }
-
-    /// Endpoints from a configured [`Discovery`](fulcrum_discovery::Discovery).
-    /// Each balancer built gets its own discovery stream.
-    #[cfg(feature = "discovery")]
-    pub fn discovery(mut self, discovery: fulcrum_discovery::Discovery) -> Self {
-        self.settings.target = discovery.target().to_string();
-        self.source = Source::Discovery(discovery);
         self
     }
 
@@ -462,22 +313,4 @@ impl<K, C> Builder<K, C> {
         shared.start_driver();
         Balancer::from_shared(shared, self.key.clone(), self.classify.clone())
     }
-}
-
-/// A slow-start window must fit within the longest ejection.
-fn window_within_ejection(
-    slow_start: &SlowStart,
-    outliers: &OutlierDetection,
-) -> Result<(), ConfigError> {
-    if outliers.enabled && slow_start.window > outliers.max_ejection {
-        return Err(ConfigError::invalid(
-            "slow start window",
-            format!(
-                "{:?} is longer than the longest outlier ejection ({:?}); shorten the window \
-                 or raise OutlierDetection::max_ejection",
-                slow_start.window, outliers.max_ejection
-            ),
-        ));
-    }
-    Ok(())
 }
