@@ -241,8 +241,8 @@ where
         };
         let subsets_started = std::time::Instant::now();
         let routing = self.route_subsets(&slots, &healthy);
-        let subset_picks = if self.subsets.is_empty() {
-            Box::new([]) as Box<[_]>
+        let built = if self.subsets.is_empty() {
+            Some(Box::new([]) as Box<[_]>)
         } else if self.last_build > BLOCKING_BUILD || slots.len() >= BLOCKING_SET {
             let (policy, chosen, owned_slots, owned_weights, owned_ranges, prev) = (
                 self.policy.clone(),
@@ -262,18 +262,12 @@ where
                     &prev.subsets,
                 )
             });
-            match build.await {
-                Ok(picks) => picks,
-                Err(_) => subset_picks(
-                    &*self.policy,
-                    &routing.chosen,
-                    &slots,
-                    &weights,
-                    &ranges,
-                    &previous.subsets,
-                ),
-            }
+            build.await.ok()
         } else {
+            None
+        };
+        // Inline when small, or when the blocking pool's build failed.
+        let subset_picks = built.unwrap_or_else(|| {
             subset_picks(
                 &*self.policy,
                 &routing.chosen,
@@ -282,7 +276,7 @@ where
                 &ranges,
                 &previous.subsets,
             )
-        };
+        });
         if !self.subsets.is_empty() {
             // Subsets' pickers count as rebuilding too.
             let took = subsets_started.elapsed();
