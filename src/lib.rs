@@ -15,6 +15,7 @@
 //! | (always) | [`fulcrum_core`] | [`Endpoint`], [`EndpointSet`], [`load`] metrics, errors |
 //! | `balance` (default) | [`fulcrum_balance`] | [`Balancer`], [`BalanceLayer`], [`pick`], [`stats`] |
 //! | `discovery` (default) | [`fulcrum_discovery`] | [`discovery`]: targets, static lists, DNS A/AAAA and SRV; `Balancer::from_target` |
+//! | `http` (default) | [`fulcrum_http`] | [`http`]: the balanced HTTP client, key extractors, the HTTP probe |
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -39,6 +40,12 @@
 pub use fulcrum_core::{
     error, load, time, BoxError, Endpoint, EndpointSet, NoEndpoints, NoEndpointsReason,
 };
+
+/// The balanced HTTP client over hyper: `fulcrum::http::Client::from_target(..)`.
+#[cfg(feature = "http")]
+pub mod http {
+    pub use fulcrum_http::*;
+}
 
 /// Targets to endpoint sets: static lists, DNS A/AAAA and SRV records.
 #[cfg(feature = "discovery")]

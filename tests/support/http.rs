@@ -42,6 +42,8 @@ pub enum Behaviour {
     /// While `healthy` is false, answer 429 with `Retry-After` of this many
     /// seconds (an overloaded server shedding load); 200 otherwise.
     Shedding(u32),
+    /// Answer 200 with one chunk of body, then reset the connection.
+    ResetMidBody,
 }
 
 fn full(text: String) -> http_body_util::combinators::BoxBody<Bytes, Infallible> {
@@ -52,6 +54,10 @@ fn full(text: String) -> http_body_util::combinators::BoxBody<Bytes, Infallible>
 pub struct Backend {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicU64>,
+    /// Connections accepted.
+    pub connections: Arc<AtomicU64>,
+    /// The `Host` (HTTP/1) or `:authority` (HTTP/2) of the last request.
+    pub last_host: Arc<std::sync::Mutex<String>>,
     /// What `GET /health` answers: 200 while true, 503 otherwise. Health
     /// checks are not counted as hits.
     pub healthy: Arc<std::sync::atomic::AtomicBool>,
@@ -78,6 +84,10 @@ impl Backend {
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
+        let connections = Arc::new(AtomicU64::new(0));
+        let accepted = connections.clone();
+        let last_host = Arc::new(std::sync::Mutex::new(String::new()));
+        let seen_host = last_host.clone();
         let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let health = healthy.clone();
         let (killed, kill) = tokio::sync::watch::channel(false);
@@ -86,8 +96,10 @@ impl Backend {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::Relaxed);
                 let hits = counter.clone();
                 let health = health.clone();
+                let seen_host = seen_host.clone();
                 let mut kill = kill.clone();
                 tokio::spawn(async move {
                     if let Behaviour::Reset = behaviour {
@@ -97,9 +109,19 @@ impl Backend {
                         drop(stream);
                         return;
                     }
+                    let (reset_tx, mut reset_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let hits = hits.clone();
                         let health = health.clone();
+                        let reset_tx = reset_tx.clone();
+                        let host = req
+                            .headers()
+                            .get(hyper::header::HOST)
+                            .and_then(|h| h.to_str().ok())
+                            .map(str::to_owned)
+                            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+                            .unwrap_or_default();
+                        *seen_host.lock().unwrap() = host.clone();
                         async move {
                             if req.uri().path() == "/health" {
                                 let status = if health.load(Ordering::Relaxed) {
@@ -119,6 +141,25 @@ impl Backend {
                                     Response::new(full(addr.to_string()))
                                 }
                                 Behaviour::Hang => std::future::pending().await,
+                                Behaviour::ResetMidBody => {
+                                    let frames = futures_util::stream::unfold(0, move |i| {
+                                        let reset_tx = reset_tx.clone();
+                                        async move {
+                                            if i == 1 {
+                                                // The connection goes down mid-body.
+                                                let _ = reset_tx.send(());
+                                                std::future::pending::<()>().await;
+                                            }
+                                            let frame =
+                                                hyper::body::Frame::data(Bytes::from("part;"));
+                                            Some((Ok::<_, Infallible>(frame), i + 1))
+                                        }
+                                    });
+                                    Response::builder()
+                                        .header("content-length", "1000")
+                                        .body(StreamBody::new(frames).boxed())
+                                        .unwrap()
+                                }
                                 Behaviour::Shedding(secs) if !health.load(Ordering::Relaxed) => {
                                     Response::builder()
                                         .status(StatusCode::TOO_MANY_REQUESTS)
@@ -149,15 +190,22 @@ impl Backend {
                                     .body(full("unavailable".to_owned()))
                                     .unwrap(),
                             };
+                            let mut response = response;
+                            if let Ok(value) = hyper::header::HeaderValue::from_str(&host) {
+                                response.headers_mut().insert("x-seen-host", value);
+                            }
                             Ok::<_, Infallible>(response)
                         }
                     });
-                    let serve = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
+                    // HTTP/1.1, or HTTP/2 with prior knowledge.
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let serve = builder.serve_connection(TokioIo::new(stream), service);
                     // Killed: the connection is dropped mid-request.
                     tokio::select! {
                         _ = serve => {}
                         _ = kill.wait_for(|&k| k) => {}
+                        _ = reset_rx.recv() => {}
                     }
                 });
             }
@@ -165,6 +213,8 @@ impl Backend {
         Some(Backend {
             addr,
             hits,
+            connections,
+            last_host,
             healthy,
             task,
             killed,

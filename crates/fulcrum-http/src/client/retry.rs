@@ -1,0 +1,33 @@
+use fulcrum_balance::retry::RetryPolicy;
+use http::{Request, Response};
+
+/// The client's retry policy: idempotent requests (`GET`, `HEAD`, `PUT`,
+/// `DELETE`, `OPTIONS`, `TRACE`) are retried and hedged when the client
+/// was built with retries or hedging; other methods never are, and
+/// without retries nothing is copied at all.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Idempotent {
+    pub(crate) enabled: bool,
+}
+
+impl<B: Clone, R> RetryPolicy<Request<B>, Response<R>> for Idempotent {
+    fn clone_request(&self, req: &Request<B>) -> Option<Request<B>> {
+        if !self.enabled || !req.method().is_idempotent() {
+            return None;
+        }
+        let mut copy = Request::new(req.body().clone());
+        *copy.method_mut() = req.method().clone();
+        *copy.uri_mut() = req.uri().clone();
+        *copy.version_mut() = req.version();
+        *copy.headers_mut() = req.headers().clone();
+        *copy.extensions_mut() = req.extensions().clone();
+        Some(copy)
+    }
+
+    /// A gateway's failure is worth another endpoint; a `500` (the
+    /// application's own error) or a `503` (overload, shed on purpose) is
+    /// not.
+    fn retry_response(&self, response: &Response<R>) -> bool {
+        matches!(response.status().as_u16(), 502 | 504)
+    }
+}
