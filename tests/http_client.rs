@@ -174,8 +174,9 @@ async fn a_refused_connection_never_reaches_the_caller_without_retries() {
             "the refusals were counted: {dead_stats:?}"
         );
         assert_eq!(
-            dead_stats.requests, dead_stats.failures,
-            "every dispatch to it failed readiness"
+            (dead_stats.requests, dead_stats.failures),
+            (dead_stats.not_sent, dead_stats.not_sent),
+            "every dispatch to it failed readiness: none was sent"
         );
     }
 }

@@ -142,8 +142,12 @@ pub struct EndpointStats {
     pub in_flight: u32,
     /// Peak-EWMA latency estimate, in milliseconds.
     pub ewma_ms: f64,
-    /// Requests dispatched to it.
+    /// Requests dispatched to it (those in `not_sent` included).
     pub requests: u64,
+    /// Requests dispatched to it that were never sent: its service failed
+    /// readiness (a refused connection), and they moved to another
+    /// endpoint. Counted in `failures` too.
+    pub not_sent: u64,
     /// Requests that failed (errors, failed readiness, classified failures).
     pub failures: u64,
     /// Requests dropped before they finished (see `CancelledAs`).
@@ -190,6 +194,7 @@ impl EndpointStats {
             ewma_ms: slot.ewma.estimate(now) / 1e6,
             requests: slot.in_flight.started(),
             failures: slot.failures.load(Ordering::Relaxed),
+            not_sent: slot.not_sent.load(Ordering::Relaxed),
             cancelled: slot.cancelled.load(Ordering::Relaxed),
             overloads: slot.overloads.load(Ordering::Relaxed),
             ejected: ejection_reason(slot),

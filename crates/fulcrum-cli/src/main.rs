@@ -1,5 +1,5 @@
-//! `fulcrum`: see what discovery finds for a target, and (in later
-//! versions) benchmark and demo load-balancing policies.
+//! `fulcrum`: see what discovery finds for a target, load a service through
+//! a balancing policy, and demo every policy side by side.
 //!
 //! Exit status: 0 on success, 1 when the work failed (e.g. the resolver did
 //! not answer), 2 when the command line or the target is malformed.
@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod demo;
+mod load;
 mod resolve;
 
 /// Client-side load balancing: discovery, policies, tail latency.
@@ -29,6 +32,17 @@ enum Command {
     /// dns+srv:///_service._proto.domain or
     /// dns+srv://RESOLVER_IP:PORT/_service._proto.domain.
     Resolve(resolve::Args),
+    /// Send real load to a service through a policy; report latency,
+    /// throughput, errors and each endpoint's share.
+    ///
+    /// TARGET is any target `fulcrum resolve` accepts. The report lists
+    /// p50 / p90 / p99 / p99.9 / max latency and, per endpoint, every
+    /// attempt sent to it. Ctrl-C stops with a partial report.
+    Bench(bench::Args),
+    /// Every policy against the same local service (ten HTTP backends found
+    /// through an in-process DNS server: one slow, one failing, one that
+    /// dies and comes back), side by side. Needs nothing installed.
+    Demo(demo::Args),
 }
 
 /// A failure, with the exit status it maps to.
@@ -40,6 +54,17 @@ enum Failure {
     Runtime(String),
     /// Whoever read the output stopped reading (`| head`): exit quietly.
     BrokenPipe,
+}
+
+impl Failure {
+    /// A failed write to stdout: quiet when the reader went away.
+    fn from_io(e: std::io::Error) -> Failure {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::BrokenPipe
+        } else {
+            Failure::Runtime(format!("cannot write the output: {e}"))
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -58,6 +83,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Resolve(args) => resolve::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
     });
     match result {

@@ -419,6 +419,7 @@ where
     let endpoint = slot.endpoint.addr();
     let generation = completion.generation();
     slot.failures.fetch_add(1, Ordering::Relaxed);
+    slot.not_sent.fetch_add(1, Ordering::Relaxed);
     slot.take_out_of_service(generation);
     let shared = owner::<S>(&completion);
     completion.not_sent();

@@ -92,6 +92,9 @@ pub(crate) struct Slot {
     /// (bounded-load hashing); requests touch it only then.
     pub(crate) total: Option<Arc<AtomicU64>>,
     pub(crate) failures: AtomicU64,
+    /// Dispatches whose service failed readiness: never sent (counted in
+    /// `failures` too).
+    pub(crate) not_sent: AtomicU64,
     pub(crate) cancelled: AtomicU64,
     /// Cancelled before any answer, when outlier detection counts those.
     pub(crate) abandoned: AtomicU64,
@@ -161,6 +164,7 @@ impl Slot {
             in_flight: InFlight::default(),
             ewma: PeakEwma::new(ewma),
             failures: AtomicU64::new(0),
+            not_sent: AtomicU64::new(0),
             state: AtomicU32::new(EndpointState::Warming as u32),
             streaks: AtomicU64::new(0),
             ejections: AtomicU64::new(0),

@@ -24,10 +24,15 @@ impl<B: Clone, R> RetryPolicy<Request<B>, Response<R>> for Idempotent {
         Some(copy)
     }
 
-    /// A gateway's failure is worth another endpoint; a `500` (the
-    /// application's own error) or a `503` (overload, shed on purpose) is
-    /// not.
+    /// A gateway's failure (`502`, `504`) or an unavailable endpoint
+    /// (`503` without `Retry-After`) is worth another endpoint; a `500`
+    /// (the application's own error) or a `503` / `429` with `Retry-After`
+    /// (load shed on purpose) is not.
     fn retry_response(&self, response: &Response<R>) -> bool {
-        matches!(response.status().as_u16(), 502 | 504)
+        match response.status().as_u16() {
+            502 | 504 => true,
+            503 => !response.headers().contains_key(http::header::RETRY_AFTER),
+            _ => false,
+        }
     }
 }
