@@ -38,7 +38,7 @@ enum Command {
     /// TARGET is any target `fulcrum resolve` accepts. The report lists
     /// p50 / p90 / p99 / p99.9 / max latency and, per endpoint, every
     /// attempt sent to it. Ctrl-C stops with a partial report.
-    Bench(bench::Args),
+    Bench(Box<bench::Args>),
     /// Every policy against the same local service (ten HTTP backends found
     /// through an in-process DNS server: one slow, one failing, one that
     /// dies and comes back), side by side. Needs nothing installed.
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Resolve(args) => resolve::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
+            Command::Bench(args) => bench::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
         }
     });

@@ -134,7 +134,7 @@ async fn answer(
         });
     }
     match role {
-        Role::Failing if n % 5 == 0 => status(StatusCode::SERVICE_UNAVAILABLE),
+        Role::Failing if n.is_multiple_of(5) => status(StatusCode::SERVICE_UNAVAILABLE),
         Role::Slow => {
             tokio::time::sleep(SLOW).await;
             Response::new(Full::new(Bytes::from_static(b"ok")))

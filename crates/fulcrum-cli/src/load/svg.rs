@@ -68,7 +68,7 @@ pub(crate) fn plot_cdf(title: &str, runs: &[(String, &Histogram<u64>)]) -> Strin
     }
     for (nines, label) in [
         (0.0, "p0"),
-        (0.30103, "p50"),
+        (std::f64::consts::LOG10_2, "p50"),
         (1.0, "p90"),
         (2.0, "p99"),
         (3.0, "p99.9"),
