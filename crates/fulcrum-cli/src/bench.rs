@@ -71,14 +71,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let (client, load) = configure(&args)?;
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let interrupt = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::Relaxed);
-            }
-        })
-    };
+    let interrupt = load::stop_on_ctrl_c(stop.clone());
     let progress = Progress::start(&args.policy, load.requests, done.clone(), args.json);
     let measured = load::drive(&client, &load, done, stop.clone()).await;
     progress.finish();

@@ -116,14 +116,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let mut reports = Vec::new();
     let mut histograms: Vec<Histogram<u64>> = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
-    let interrupt = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::Relaxed);
-            }
-        })
-    };
+    let interrupt = load::stop_on_ctrl_c(stop.clone());
     for label in &labels {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -136,6 +129,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         let chaos = tokio::spawn(kill_and_revive(dying.clone(), done.clone(), load.requests));
         let measured = load::drive(&client, &load, done, stop.clone()).await;
         chaos.abort();
+        let _ = chaos.await;
         progress.finish();
         // b10 comes back for the next run however this one ended.
         if let Err(e) = dying.revive().await {
@@ -250,6 +244,9 @@ async fn kill_and_revive(dying: Arc<Backend>, done: Arc<AtomicU64>, total: u64) 
     };
     reached(1).await;
     dying.kill();
+    // Let the accept loop see the crash before the next step, however
+    // short the run.
+    tokio::time::sleep(Duration::from_millis(20)).await;
     reached(2).await;
     if let Err(e) = dying.revive().await {
         eprintln!("fulcrum demo: {e}");

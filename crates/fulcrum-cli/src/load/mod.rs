@@ -55,6 +55,25 @@ pub(crate) struct Measured {
     pub(crate) first_errors: Vec<String>,
 }
 
+/// How long one request, body included, may take before it counts as an
+/// error.
+const REQUEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Waits for Ctrl-C, then sets `stop` (the run ends after the requests in
+/// flight, each bounded by the request limit); a second Ctrl-C exits at
+/// once with status 130.
+pub(crate) fn stop_on_ctrl_c(stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.store(true, Ordering::Relaxed);
+            eprintln!("fulcrum: stopping after the requests in flight (Ctrl-C again to quit now)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    })
+}
+
 /// Latencies are recorded in microseconds, up to an hour.
 pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
@@ -92,7 +111,13 @@ pub(crate) async fn drive(
                         break;
                     }
                     let t = Instant::now();
-                    let result = send(&client, &load, i).await;
+                    // Headers and body together: a server that stalls a
+                    // body half-way must not stall the run.
+                    let result =
+                        match tokio::time::timeout(REQUEST_LIMIT, send(&client, &load, i)).await {
+                            Ok(result) => result,
+                            Err(_) => Err(format!("no complete response within {REQUEST_LIMIT:?}")),
+                        };
                     m.latency_us
                         .saturating_record(t.elapsed().as_micros().max(1) as u64);
                     match result {

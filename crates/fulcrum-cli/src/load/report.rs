@@ -67,8 +67,8 @@ impl Report {
             .map(|e| EndpointReport {
                 addr: e.addr.to_string(),
                 // Dispatches whose connection could not be made were never sent.
-                requests: e.requests - e.not_sent,
-                errors: e.failures - e.not_sent,
+                requests: e.requests.saturating_sub(e.not_sent),
+                errors: e.failures.saturating_sub(e.not_sent),
             })
             .collect();
         endpoints.sort_by(|a, b| a.addr.cmp(&b.addr));

@@ -71,7 +71,7 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// The defaults: the `ewma` policy, HTTP/1.1, a 2 s connect timeout,
+    /// The defaults: the `ewma` policy, HTTP/1.1, a 1 s connect timeout,
     /// no request timeout, no retries.
     pub fn new() -> Self {
         Builder {

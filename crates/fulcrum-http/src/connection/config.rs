@@ -42,7 +42,7 @@ impl Default for ConnectionConfig {
     fn default() -> Self {
         ConnectionConfig {
             protocol: Protocol::Http1,
-            connect_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
             request_timeout: None,
             idle_timeout: Duration::from_secs(90),
             max_idle: 64,
@@ -59,9 +59,11 @@ impl ConnectionConfig {
     }
 
     /// How long a TCP connect (and, for HTTP/2, its handshake) may take
-    /// (2 s by default). A connection that cannot be made in time fails
+    /// (1 s by default). A connection that cannot be made in time fails
     /// its endpoint's readiness: the request was never sent and moves to
-    /// another endpoint.
+    /// another endpoint. The balancer gives one endpoint at most a third of
+    /// its readiness deadline (3 s by default, so 1 s); a longer connect
+    /// timeout needs a longer `ready_timeout`.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self

@@ -111,11 +111,20 @@ where
 
     /// An HTTP/2 connection was made (or failed): later requests use it
     /// (or try again).
-    pub(crate) fn joined(&self, result: &Result<http2::SendRequest<B>, ConnectError>) {
+    pub(crate) fn joined(
+        &self,
+        joining: &Joining<B>,
+        result: &Result<http2::SendRequest<B>, ConnectError>,
+    ) {
         let mut h2 = lock(&self.http2);
-        h2.connecting = None;
+        // A late waiter of an older connect must not clear a newer one.
+        if h2.connecting.as_ref().is_some_and(|c| c.ptr_eq(joining)) {
+            h2.connecting = None;
+        }
         if let Ok(sender) = result {
-            h2.sender = Some(sender.clone());
+            if h2.sender.as_ref().is_none_or(|s| s.is_closed()) {
+                h2.sender = Some(sender.clone());
+            }
         }
     }
 
@@ -144,13 +153,13 @@ where
             sender,
             last_used: Instant::now(),
         });
-        while kept.len() > self.config.max_idle.max(1) {
-            // The oldest idle connection goes first; busy ones only when
-            // every kept connection is busy (dropping the handle lets the
-            // request in flight finish, then closes the connection).
+        // Only idle connections count against the limit: busy ones are
+        // serving requests and come back when their responses are read.
+        let max_idle = self.config.max_idle.max(1);
+        while kept.iter().filter(|k| k.sender.is_ready()).count() > max_idle {
             match kept.iter().position(|k| k.sender.is_ready()) {
                 Some(i) => drop(kept.remove(i)),
-                None => drop(kept.pop_front()),
+                None => break,
             }
         }
     }

@@ -107,8 +107,8 @@ where
                     }
                 }
                 State::Waiting(Checkout::Join(joining)) => {
-                    let result = std::task::ready!(Pin::new(joining).poll(cx));
-                    self.pool.joined(&result);
+                    let result = std::task::ready!(Pin::new(&mut *joining).poll(cx));
+                    self.pool.joined(joining, &result);
                     fresh = true;
                     match result {
                         Ok(sender) => *state = State::Ready(Sender::Http2(sender)),

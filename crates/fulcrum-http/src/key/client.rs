@@ -67,9 +67,12 @@ impl RequestPart for ForwardedFor {
             .find_map(|pair| {
                 let pair = trim(pair);
                 let eq = pair.iter().position(|&b| b == b'=')?;
-                pair[..eq]
-                    .eq_ignore_ascii_case(b"for")
-                    .then(|| node(trim(&pair[eq + 1..])))
+                let value = node(trim(&pair[eq + 1..]));
+                // `unknown` and obfuscated (`_hidden`) nodes name nobody.
+                let useful = !value.is_empty()
+                    && !value.eq_ignore_ascii_case(b"unknown")
+                    && !value.starts_with(b"_");
+                (pair[..eq].eq_ignore_ascii_case(b"for") && useful).then_some(value)
             });
         forwarded.or_else(|| {
             let first = head.headers.get(&X_FORWARDED_FOR)?.as_bytes();
@@ -120,6 +123,15 @@ mod tests {
         assert_eq!(
             ForwardedFor.bytes(Head::of(&req)),
             Some(&b"2001:db8::1"[..])
+        );
+        let hidden = Request::get("/")
+            .header("forwarded", "for=unknown, for=_gazonk")
+            .header("x-forwarded-for", "198.51.100.8")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            ForwardedFor.bytes(Head::of(&hidden)),
+            Some(&b"198.51.100.8"[..])
         );
         let none = Request::get("/").body(()).unwrap();
         assert_eq!(ForwardedFor.bytes(Head::of(&none)), None);
