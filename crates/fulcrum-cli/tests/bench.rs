@@ -59,8 +59,8 @@ async fn server() -> (SocketAddr, Arc<AtomicU64>) {
     (addr, hits)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bench_json_reports_every_request_and_every_endpoint() {
+/// Three servers, and a static target naming them.
+async fn three_servers() -> (String, Vec<(SocketAddr, Arc<AtomicU64>)>) {
     let mut servers = Vec::new();
     for _ in 0..3 {
         servers.push(server().await);
@@ -70,6 +70,12 @@ async fn bench_json_reports_every_request_and_every_endpoint() {
         .map(|(a, _)| a.to_string())
         .collect::<Vec<_>>()
         .join(",");
+    (target, servers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_json_reports_every_request_and_every_endpoint() {
+    let (target, servers) = three_servers().await;
     let out = fulcrum(&[
         "bench",
         &target,
@@ -130,15 +136,7 @@ async fn bench_json_reports_every_request_and_every_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_with_a_hash_header_keeps_each_key_on_one_endpoint() {
-    let mut servers = Vec::new();
-    for _ in 0..3 {
-        servers.push(server().await);
-    }
-    let target = servers
-        .iter()
-        .map(|(a, _)| a.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let (target, servers) = three_servers().await;
     // One key: every request goes to one endpoint.
     let out = fulcrum(&[
         "bench",
