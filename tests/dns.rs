@@ -15,36 +15,13 @@ use std::time::Duration;
 use dns_server::{ip, DnsServer};
 use fulcrum::discovery::{Discovery, DiscoveryConfig};
 use fulcrum::Balancer;
-use http::{get, http_maker, server_errors, Backend, Behaviour};
+use http::{get, http_maker, server_errors};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
-/// Three HTTP backends on 127.0.0.1, .2 and .3, all on one port (A records
-/// carry addresses, not ports).
-async fn three_backends() -> (u16, Vec<Backend>) {
-    'port: for _ in 0..50 {
-        let first = Backend::start(Behaviour::Delay(Duration::from_millis(1))).await;
-        let port = first.addr.port();
-        let mut backends = vec![first];
-        for host in [2, 3] {
-            match Backend::start_on(
-                SocketAddr::from(([127, 0, 0, host], port)),
-                Behaviour::Delay(Duration::from_millis(1)),
-            )
-            .await
-            {
-                Some(b) => backends.push(b),
-                None => continue 'port,
-            }
-        }
-        return (port, backends);
-    }
-    panic!("no port free on 127.0.0.1-3");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_balancer_follows_dns_changes_with_no_failed_request() {
-    let (port, backends) = three_backends().await;
+    let (port, backends) = http::three_on_one_port().await;
     let dns = DnsServer::start().await;
     dns.set_ips("api", &[ip("127.0.0.1"), ip("127.0.0.2")], 1)
         .await;

@@ -75,7 +75,7 @@ async fn every_policy_over_http1_and_http2_keeps_the_logical_host() {
                 30,
                 "{policy} {protocol:?}: {hit:?}"
             );
-            let hashing = ["ring-hash", "maglev", "rendezvous", "sticky"].contains(&policy);
+            let hashing = fulcrum::pick::by_name(policy).unwrap().picks_by_key();
             if !hashing {
                 let used = hit.iter().filter(|&&n| n > 0).count();
                 assert!(used >= 2, "{policy} {protocol:?} used one backend: {hit:?}");
@@ -87,29 +87,7 @@ async fn every_policy_over_http1_and_http2_keeps_the_logical_host() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_is_the_name_resolved() {
     let mut dns = dns_server::DnsServer::start().await;
-    // A records carry addresses, not ports: one port on 127.0.0.1-3.
-    let (port, backends) = 'found: {
-        for _ in 0..50 {
-            let first = Backend::start(Behaviour::Delay(Duration::from_millis(1))).await;
-            let port = first.addr.port();
-            let mut all = vec![first];
-            for host in [2, 3] {
-                match Backend::start_on(
-                    SocketAddr::from(([127, 0, 0, host], port)),
-                    Behaviour::Delay(Duration::from_millis(1)),
-                )
-                .await
-                {
-                    Some(b) => all.push(b),
-                    None => break,
-                }
-            }
-            if all.len() == 3 {
-                break 'found (port, all);
-            }
-        }
-        panic!("no port free on 127.0.0.1-3");
-    };
+    let (port, backends) = support::three_on_one_port().await;
     let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"].map(dns_server::ip);
     dns.set_ips("orders", &ips, 30).await;
     let target = format!("dns://{}/orders.test.internal:{port}", dns.addr);

@@ -233,6 +233,25 @@ impl Backend {
     }
 }
 
+/// Three backends answering in 1 ms on 127.0.0.1, .2 and .3, all on one
+/// port (A records carry addresses, not ports): the port and the backends.
+pub async fn three_on_one_port() -> (u16, Vec<Backend>) {
+    'port: for _ in 0..50 {
+        let first = Backend::start(Behaviour::Delay(Duration::from_millis(1))).await;
+        let port = first.addr.port();
+        let mut backends = vec![first];
+        for host in [2, 3] {
+            let addr = SocketAddr::from(([127, 0, 0, host], port));
+            match Backend::start_on(addr, Behaviour::Delay(Duration::from_millis(1))).await {
+                Some(b) => backends.push(b),
+                None => continue 'port,
+            }
+        }
+        return (port, backends);
+    }
+    panic!("no port free on 127.0.0.1-3");
+}
+
 /// One endpoint's HTTP client: sends each request to its endpoint's address.
 #[derive(Clone)]
 pub struct EndpointClient {

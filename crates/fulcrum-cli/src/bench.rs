@@ -9,7 +9,6 @@ use std::time::Duration;
 use fulcrum_balance::health::HealthChecks;
 use fulcrum_balance::pick::{by_name_with, HashOptions};
 use fulcrum_balance::retry::Hedging;
-use fulcrum_discovery::Target;
 use fulcrum_http::{Client, HttpProbe};
 use http::HeaderName;
 
@@ -127,7 +126,6 @@ fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
     if args.grpc_method.is_some() {
         return Err(Failure::Usage("--grpc-method needs --protocol grpc".into()));
     }
-    Target::parse(&args.target).map_err(|e| Failure::Usage(e.to_string()))?;
     if args.requests == 0 {
         return Err(Failure::Usage("--requests must be at least 1".into()));
     }

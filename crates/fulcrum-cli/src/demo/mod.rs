@@ -187,7 +187,9 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 /// The client for one run, fresh so no run inherits another's state.
 fn client_for(label: &str, target: &str, args: &Args) -> Result<(LoadClient, Load), Failure> {
     let policy = label.split('+').next().unwrap_or(label);
-    let hashing = ["ring-hash", "maglev", "rendezvous", "sticky"].contains(&policy);
+    let hashing = fulcrum_balance::pick::by_name(policy)
+        .map_err(|e| Failure::Runtime(e.to_string()))?
+        .picks_by_key();
     let header = HeaderName::from_static(HASH_HEADER);
     let mut builder = Client::builder()
         .target(target)

@@ -1,4 +1,4 @@
-use fulcrum_balance::retry::RetryPolicy;
+use fulcrum_balance::retry::{RetryIdempotent, RetryPolicy};
 use http::{Request, Response};
 
 /// The client's retry policy: idempotent requests (`GET`, `HEAD`, `PUT`,
@@ -12,16 +12,13 @@ pub(crate) struct Idempotent {
 
 impl<B: Clone, R> RetryPolicy<Request<B>, Response<R>> for Idempotent {
     fn clone_request(&self, req: &Request<B>) -> Option<Request<B>> {
-        if !self.enabled || !req.method().is_idempotent() {
+        if !self.enabled {
             return None;
         }
-        let mut copy = Request::new(req.body().clone());
-        *copy.method_mut() = req.method().clone();
-        *copy.uri_mut() = req.uri().clone();
-        *copy.version_mut() = req.version();
-        *copy.headers_mut() = req.headers().clone();
-        *copy.extensions_mut() = req.extensions().clone();
-        Some(copy)
+        <RetryIdempotent as RetryPolicy<Request<B>, Response<R>>>::clone_request(
+            &RetryIdempotent,
+            req,
+        )
     }
 
     /// A gateway's failure (`502`, `504`) or an unavailable endpoint
