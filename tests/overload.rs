@@ -18,15 +18,19 @@ type Lb = Balancer<support::EndpointClient, fulcrum::key::NoKey, fulcrum::classi
 
 const OK: Behaviour = Behaviour::Delay(Duration::from_millis(1));
 
-/// Sends `n` requests one after another; returns how many answered 429.
-async fn send(lb: &mut Lb, n: usize) -> usize {
+/// Sends `n` requests one after another, or as many as fit before
+/// `until`; returns how many were sent and how many answered 429.
+async fn send(lb: &mut Lb, n: usize, until: Option<Instant>) -> (usize, usize) {
     let mut shed = 0;
-    for _ in 0..n {
+    for sent in 0..n {
+        if until.is_some_and(|until| Instant::now() >= until) {
+            return (sent, shed);
+        }
         let response = lb.ready().await.unwrap().call(get("/")).await.unwrap();
         shed += usize::from(response.status().as_u16() == 429);
         body_text(response).await;
     }
-    shed
+    (n, shed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,26 +51,27 @@ async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
         let shedder = &backends[2];
         shedder.healthy.store(false, Ordering::Relaxed);
 
-        // Its first 429 cuts its share for the 3 s it asked for.
+        // Its first 429 cuts its share for the 3 s it asked for. The
+        // requests stop well inside that window however slow the machine.
         let began = Instant::now();
         let before = shedder.hits();
-        let shed = send(&mut lb, 300).await;
+        let (sent, shed) = send(&mut lb, 300, Some(began + Duration::from_millis(2_000))).await;
         let during = shedder.hits() - before;
         let took = began.elapsed();
         let stats = lb.stats();
         let endpoint = stats.endpoint(shedder.addr).unwrap();
         eprintln!(
-            "{policy}: while shedding, {during} of 300 requests reached it ({shed} answered 429) \
-             in {took:?}; overloads {}",
+            "{policy}: while shedding, {during} of {sent} requests reached it ({shed} answered \
+             429) in {took:?}; overloads {}",
             endpoint.overloads
         );
+        assert!(sent >= 60, "{policy}: only {sent} requests in {took:?}");
         assert!(
-            took < Duration::from_millis(2_700),
-            "the window is still open: {took:?}"
-        );
-        assert!(
-            (1..=30).contains(&during),
-            "{policy}: {during} of 300 (a third is 100)"
+            // A few go before the driver has seen the first 429, however
+            // many are sent; after that about one in twenty.
+            during >= 1 && during <= sent as u64 / 10 + 10 && during < sent as u64 / 3,
+            "{policy}: {during} of {sent} (a third would be {})",
+            sent / 3
         );
         assert_eq!(
             endpoint.state,
@@ -98,10 +103,19 @@ async fn a_backend_shedding_load_takes_little_until_its_retry_after_passes() {
             back >= Duration::from_secs(3),
             "{policy}: back after {back:?}"
         );
+        // Four callers at once, so load counts as well as latency: with
+        // sequential calls `ewma` ranks three 1 ms backends by noise alone
+        // and may give any one of them far more or far less than a third.
         let before = shedder.hits();
-        assert_eq!(send(&mut lb, 300).await, 0);
+        let callers = (0..4).map(|_| {
+            let mut lb = lb.clone();
+            tokio::spawn(async move { send(&mut lb, 75, None).await })
+        });
+        for caller in futures_util::future::join_all(callers).await {
+            assert_eq!(caller.unwrap(), (75, 0));
+        }
         let after = shedder.hits() - before;
         eprintln!("{policy}: back after {back:?}; then {after} of 300");
-        assert!(after >= 60, "{policy}: back to its share, {after} of 300");
+        assert!(after >= 45, "{policy}: back to its share, {after} of 300");
     }
 }
