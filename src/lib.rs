@@ -16,6 +16,7 @@
 //! | `balance` (default) | [`fulcrum_balance`] | [`Balancer`], [`BalanceLayer`], [`pick`], [`stats`] |
 //! | `discovery` (default) | [`fulcrum_discovery`] | [`discovery`]: targets, static lists, DNS A/AAAA and SRV; `Balancer::from_target` |
 //! | `http` (default) | [`fulcrum_http`] | [`http`]: the balanced HTTP client, key extractors, the HTTP probe |
+//! | `grpc` (default) | [`fulcrum_grpc`] | [`grpc`]: the balanced channel for tonic-generated clients, metadata keys, the `grpc.health.v1` probe |
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -45,6 +46,13 @@ pub use fulcrum_core::{
 #[cfg(feature = "http")]
 pub mod http {
     pub use fulcrum_http::*;
+}
+
+/// The balanced gRPC channel for tonic-generated clients:
+/// `GreeterClient::new(fulcrum::grpc::Channel::from_target(..)?)`.
+#[cfg(feature = "grpc")]
+pub mod grpc {
+    pub use fulcrum_grpc::*;
 }
 
 /// Targets to endpoint sets: static lists, DNS A/AAAA and SRV records.

@@ -20,7 +20,8 @@ pub struct Body {
 }
 
 impl Body {
-    pub(crate) fn new(inner: TrackedBody<Incoming>) -> Self {
+    /// Wraps a tracked response body (as the balancer returns it).
+    pub fn new(inner: TrackedBody<Incoming>) -> Self {
         Body { inner }
     }
 
