@@ -9,7 +9,8 @@ use std::time::Duration;
 use fulcrum_balance::health::HealthChecks;
 use fulcrum_balance::pick::{by_name_with, HashOptions};
 use fulcrum_balance::retry::Hedging;
-use fulcrum_http::{Client, HttpProbe};
+use fulcrum_grpc::GrpcHealthProbe;
+use fulcrum_http::{Client, HttpProbe, Protocol};
 use http::HeaderName;
 
 use crate::load::{self, HashHeader, Load, LoadClient, Progress, Report};
@@ -20,7 +21,7 @@ use crate::Failure;
 pub(crate) struct Args {
     /// The service to load: any target `fulcrum resolve` accepts.
     target: String,
-    /// `http` (HTTP/1.1).
+    /// `http` (HTTP/1.1) or `grpc` (unary calls over HTTP/2).
     #[arg(long, default_value = "http", value_name = "http|grpc")]
     protocol: String,
     /// The balancing policy.
@@ -32,10 +33,11 @@ pub(crate) struct Args {
     /// How many requests in flight at once.
     #[arg(long, default_value_t = 32, value_name = "C")]
     concurrency: usize,
-    /// The path every request asks for.
-    #[arg(long, default_value = "/", value_name = "/p")]
-    path: String,
-    /// The gRPC method to call (with --protocol grpc).
+    /// The path every request asks for (HTTP; `/` by default).
+    #[arg(long, value_name = "/p")]
+    path: Option<String>,
+    /// The gRPC method every call invokes with an empty message (with
+    /// --protocol grpc; /grpc.health.v1.Health/Check by default).
     #[arg(long, value_name = "/pkg.Service/Method")]
     grpc_method: Option<String>,
     /// Send this header with the value key-{i mod K} on request i (a hash
@@ -48,7 +50,9 @@ pub(crate) struct Args {
     /// Bounded-load factor for the hash policies (above 1, e.g. 1.25).
     #[arg(long, value_name = "C")]
     balance_factor: Option<f64>,
-    /// Active health checks: `tcp` or `http:/path`.
+    /// Active health checks, every second: `tcp`, `http:/path` or `grpc`
+    /// (grpc.health.v1). An endpoint takes requests once a first check
+    /// passes.
     #[arg(long, value_name = "tcp|http:/path|grpc")]
     health_check: Option<String>,
     /// Attempts per request, the first included (1 to 8).
@@ -109,23 +113,36 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
 /// The client and the load the arguments ask for, or a usage error that
 /// says what is wrong and what is accepted.
 fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
-    match args.protocol.as_str() {
-        "http" => {}
-        "grpc" => {
-            return Err(Failure::Usage(
-                "--protocol grpc is not available in this version of fulcrum; use --protocol http"
-                    .into(),
-            ))
-        }
+    let grpc = match args.protocol.as_str() {
+        "http" => false,
+        "grpc" => true,
         other => {
             return Err(Failure::Usage(format!(
                 "unknown --protocol `{other}`; choose http or grpc"
             )))
         }
-    }
-    if args.grpc_method.is_some() {
-        return Err(Failure::Usage("--grpc-method needs --protocol grpc".into()));
-    }
+    };
+    let path = match (grpc, &args.path, &args.grpc_method) {
+        (false, _, Some(_)) => {
+            return Err(Failure::Usage("--grpc-method needs --protocol grpc".into()))
+        }
+        (true, Some(_), _) => {
+            return Err(Failure::Usage(
+                "--path is for --protocol http; a gRPC call's path is its --grpc-method".into(),
+            ))
+        }
+        (false, path, None) => path.clone().unwrap_or_else(|| "/".to_owned()),
+        (true, None, method) => {
+            let method = method.as_deref().unwrap_or(load::HEALTH_CHECK_METHOD);
+            if !is_grpc_method(method) {
+                return Err(Failure::Usage(format!(
+                    "--grpc-method `{method}` is not a method path; give /package.Service/Method, \
+                     e.g. /grpc.health.v1.Health/Check"
+                )));
+            }
+            method.to_owned()
+        }
+    };
     if args.requests == 0 {
         return Err(Failure::Usage("--requests must be at least 1".into()));
     }
@@ -134,10 +151,9 @@ fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
             "--concurrency must be between 1 and 10000".into(),
         ));
     }
-    if !args.path.starts_with('/') || args.path.parse::<http::Uri>().is_err() {
+    if !path.starts_with('/') || path.parse::<http::Uri>().is_err() {
         return Err(Failure::Usage(format!(
-            "--path `{}` is not a request path; give one such as /health or /api?x=1",
-            args.path
+            "--path `{path}` is not a request path; give one such as /health or /api?x=1"
         )));
     }
     let mut options = HashOptions::default();
@@ -167,6 +183,11 @@ fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
         .map_err(|e| Failure::Usage(e.to_string()))?
         .configure(|b| b.policy_arc(policy))
         .request_timeout(REQUEST_TIMEOUT)
+        .protocol(if grpc {
+            Protocol::Http2
+        } else {
+            Protocol::Http1
+        })
         .key(HashHeader(hash.as_ref().map(|(n, _)| n.clone())));
     if let Some(check) = &args.health_check {
         builder = builder
@@ -190,30 +211,48 @@ fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
     let load = Load {
         requests: args.requests,
         concurrency: args.concurrency,
-        path: args.path.clone(),
+        path,
+        grpc,
         hash,
     };
     Ok((builder.build(), load))
 }
 
 fn health_checks(check: &str) -> Result<HealthChecks, Failure> {
+    // A bench is short: check often, and send nothing to an endpoint
+    // before its first check has passed.
+    let every_second = |checks: HealthChecks| {
+        checks
+            .interval(Duration::from_secs(1))
+            .unhealthy_until_probed(true)
+    };
     if check == "tcp" {
-        return Ok(HealthChecks::tcp_connect());
+        return Ok(every_second(HealthChecks::tcp_connect()));
     }
     if let Some(path) = check.strip_prefix("http:") {
         if path.starts_with('/') && path.parse::<http::Uri>().is_ok() {
-            return Ok(HealthChecks::new(HttpProbe::get(path)));
+            return Ok(every_second(HealthChecks::new(HttpProbe::get(path))));
         }
     }
     if check == "grpc" {
-        return Err(Failure::Usage(
-            "--health-check grpc is not available in this version of fulcrum; use tcp or http:/path"
-                .into(),
-        ));
+        return Ok(every_second(HealthChecks::new(GrpcHealthProbe::new())));
     }
     Err(Failure::Usage(format!(
         "--health-check `{check}` is not one of: tcp, http:/path (e.g. http:/health), grpc"
     )))
+}
+
+/// `/package.Service/Method`: two non-empty segments without spaces.
+fn is_grpc_method(method: &str) -> bool {
+    let Some(rest) = method.strip_prefix('/') else {
+        return false;
+    };
+    let mut parts = rest.split('/');
+    let (service, name) = (parts.next(), parts.next());
+    parts.next().is_none()
+        && [service, name]
+            .iter()
+            .all(|p| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_graphic())))
 }
 
 /// `250ms`, `1.5s`, `2m`, `100us`.
@@ -244,6 +283,15 @@ mod tests {
         assert_eq!(parse_duration("100us"), Some(Duration::from_micros(100)));
         for bad in ["", "ms", "20", "20 parsecs", "-1s", "1e400s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn grpc_methods() {
+        assert!(is_grpc_method("/grpc.health.v1.Health/Check"));
+        assert!(is_grpc_method("/Svc/M"));
+        for bad in ["", "/", "//M", "/Svc/", "Svc/M", "/a/b/c", "/a b/M"] {
+            assert!(!is_grpc_method(bad), "{bad}");
         }
     }
 }

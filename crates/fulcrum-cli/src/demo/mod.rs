@@ -217,6 +217,7 @@ fn client_for(label: &str, target: &str, args: &Args) -> Result<(LoadClient, Loa
         requests: args.requests,
         concurrency: args.concurrency,
         path: "/".into(),
+        grpc: false,
         hash: hashing.then_some((header, KEYS)),
     };
     Ok((builder.build(), load))

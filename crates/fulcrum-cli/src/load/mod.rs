@@ -18,7 +18,7 @@ use fulcrum_balance::key::{hash_bytes, KeyExtractor};
 use fulcrum_http::Client;
 use hdrhistogram::Histogram;
 use http::{HeaderName, HeaderValue, Request};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 
 /// The clients `bench` and `demo` drive.
 pub(crate) type LoadClient = Client<Full<Bytes>, HashHeader>;
@@ -39,7 +39,10 @@ impl KeyExtractor<Request<Full<Bytes>>> for HashHeader {
 pub(crate) struct Load {
     pub(crate) requests: u64,
     pub(crate) concurrency: usize,
+    /// The request path: a gRPC method's with `grpc`.
     pub(crate) path: String,
+    /// Unary gRPC calls with an empty message, instead of `GET`s.
+    pub(crate) grpc: bool,
     /// Request `i` carries this header with the value `key-{i mod keys}`.
     pub(crate) hash: Option<(HeaderName, u64)>,
 }
@@ -158,11 +161,27 @@ pub(crate) async fn drive(
     total
 }
 
-/// One request: `Ok` for a 2xx–4xx answer read to its end.
+/// The method `bench --protocol grpc` calls by default: any server with
+/// the standard health service answers it, and an empty message is a
+/// valid request for it (the whole server's health).
+pub(crate) const HEALTH_CHECK_METHOD: &str = "/grpc.health.v1.Health/Check";
+
+/// One length-prefixed gRPC message: uncompressed, zero bytes long (an
+/// empty protobuf message).
+const EMPTY_GRPC_MESSAGE: &[u8] = &[0, 0, 0, 0, 0];
+
+/// One request: `Ok` for a 2xx–4xx answer read to its end (for gRPC, a
+/// `grpc-status` of 0).
 async fn send(client: &LoadClient, load: &Load, i: u64) -> Result<(), String> {
-    let mut req = Request::get(load.path.as_str())
-        .body(Full::default())
-        .map_err(|e| e.to_string())?;
+    let mut req = if load.grpc {
+        Request::post(load.path.as_str())
+            .header(http::header::CONTENT_TYPE, "application/grpc")
+            .header(http::header::TE, "trailers")
+            .body(Full::new(Bytes::from_static(EMPTY_GRPC_MESSAGE)))
+    } else {
+        Request::get(load.path.as_str()).body(Full::default())
+    }
+    .map_err(|e| e.to_string())?;
     if let Some((name, keys)) = &load.hash {
         let value = format!("key-{}", i % keys.max(&1));
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -170,16 +189,41 @@ async fn send(client: &LoadClient, load: &Load, i: u64) -> Result<(), String> {
         }
     }
     let response = client.request(req).await.map_err(|e| error_chain(&e))?;
-    let status = response.status();
-    response
-        .into_body()
-        .bytes()
+    let (head, body) = response.into_parts();
+    let body = body
+        .collect()
         .await
         .map_err(|e| format!("response body from the server broke off: {e}"))?;
-    if status.is_server_error() {
-        return Err(format!("the server answered {status}"));
+    if load.grpc {
+        // Trailers-only responses carry the status in their headers.
+        let trailers = body.trailers();
+        return grpc_status(trailers.unwrap_or(&head.headers), &head);
+    }
+    if head.status.is_server_error() {
+        return Err(format!("the server answered {}", head.status));
     }
     Ok(())
+}
+
+/// `Ok` for `grpc-status: 0`; else the status and its message.
+fn grpc_status(trailers: &http::HeaderMap, head: &http::response::Parts) -> Result<(), String> {
+    let field = |name: &str| {
+        trailers
+            .get(name)
+            .or_else(|| head.headers.get(name))
+            .and_then(|v| v.to_str().ok())
+    };
+    match field("grpc-status") {
+        Some("0") => Ok(()),
+        Some(code) => Err(format!(
+            "the server answered grpc-status {code}: {}",
+            field("grpc-message").unwrap_or("")
+        )),
+        None => Err(format!(
+            "the server answered HTTP {} without a grpc-status: is it a gRPC server?",
+            head.status
+        )),
+    }
 }
 
 /// An error and its causes, on one line.
