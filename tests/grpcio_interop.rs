@@ -16,14 +16,15 @@ use fulcrum::grpc::{Channel, GrpcHealthProbe};
 use fulcrum::health::HealthChecks;
 use fulcrum::{Endpoint, EndpointState};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tonic::Code;
 
-/// A grpcio server process; it exits when this is dropped (its stdin
-/// closes) or by itself with `--exit-after`.
+/// A grpcio server process; it exits when its stdin closes (see
+/// [`Peer::leave`]), or when this is dropped.
 struct Peer {
     addr: SocketAddr,
     child: Child,
+    stdin: Option<ChildStdin>,
 }
 
 impl Peer {
@@ -40,6 +41,7 @@ impl Peer {
             .kill_on_drop(true)
             .spawn()
             .expect("python3 runs");
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
@@ -52,7 +54,13 @@ impl Peer {
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .parse()
             .unwrap();
-        Peer { addr, child }
+        Peer { addr, child, stdin }
+    }
+
+    /// Goes away: the server stops accepting, sends GOAWAY, and cancels
+    /// what is still running after half a second.
+    fn leave(&mut self) {
+        self.stdin = None;
     }
 
     async fn exited(&mut self, within: Duration) -> bool {
@@ -71,7 +79,7 @@ fn hello(name: &str) -> HelloRequest {
 async fn grpcio_servers_not_serving_and_going_away() {
     let serving = [Peer::start(&[]).await, Peer::start(&[]).await];
     let not_serving = Peer::start(&["--not-serving"]).await;
-    let mut leaving = Peer::start(&["--exit-after", "1.5"]).await;
+    let mut leaving = Peer::start(&[]).await;
     let peers = [&serving[0], &serving[1], &not_serving, &leaving];
     let endpoints = peers
         .iter()
@@ -103,6 +111,7 @@ async fn grpcio_servers_not_serving_and_going_away() {
 
     // Three seconds of calls, four at a time; the fourth server leaves
     // after one and a half.
+    let leave_at = tokio::time::Instant::now() + Duration::from_millis(1_500);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     let callers: Vec<_> = (0..4)
         .map(|caller| {
@@ -127,6 +136,8 @@ async fn grpcio_servers_not_serving_and_going_away() {
             })
         })
         .collect();
+    tokio::time::sleep_until(leave_at).await;
+    leaving.leave();
     let (mut ok, mut errors, mut servers) = (0, Vec::new(), Vec::new());
     for caller in callers {
         let (o, e, s) = caller.await.unwrap();

@@ -143,6 +143,13 @@ fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
             method.to_owned()
         }
     };
+    if grpc && (args.retries.is_some() || args.hedge.is_some()) {
+        return Err(Failure::Usage(
+            "--retries and --hedge are for --protocol http: a gRPC call is a POST, which is \
+             not retried"
+                .into(),
+        ));
+    }
     if args.requests == 0 {
         return Err(Failure::Usage("--requests must be at least 1".into()));
     }

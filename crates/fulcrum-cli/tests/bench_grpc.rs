@@ -179,6 +179,14 @@ async fn bad_grpc_arguments_exit_2_with_one_line() {
         ],
         &["bench", "127.0.0.1:1", "--grpc-method", "/a.B/C"],
         &["bench", "127.0.0.1:1", "--protocol", "quic"],
+        &[
+            "bench",
+            "127.0.0.1:1",
+            "--protocol",
+            "grpc",
+            "--retries",
+            "2",
+        ],
     ] {
         let out = fulcrum(args).await;
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -23,7 +23,8 @@
 //!   an overload that cuts its share for that long. A streaming call
 //!   counts in flight on its endpoint until its stream ends.
 //! * **Errors are statuses**: no endpoint, none ready, or a connection
-//!   lost is `UNAVAILABLE` (not `UNKNOWN`), a timeout `DEADLINE_EXCEEDED`.
+//!   lost (before the response or half-way through it) is `UNAVAILABLE`
+//!   (not `UNKNOWN`), a timeout `DEADLINE_EXCEEDED`.
 //! * [`key::Metadata`] — affinity by a metadata entry (`x-user-id`).
 //! * [`GrpcHealthProbe`] — `grpc.health.v1` checks, `Watch` where the
 //!   server supports it, else `Check`.
@@ -36,6 +37,5 @@ pub mod demo;
 pub mod key;
 mod probe;
 
-pub use channel::{Builder, Channel, ResponseFuture};
-pub use fulcrum_http::Body;
+pub use channel::{Body, Builder, Channel, ResponseFuture};
 pub use probe::GrpcHealthProbe;

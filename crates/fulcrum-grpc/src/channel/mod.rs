@@ -13,9 +13,11 @@
 //! request body is a stream that cannot be replayed without buffering it;
 //! use your client's own retry logic on `UNAVAILABLE`).
 
+mod body;
 mod builder;
 mod service;
 mod status;
 
+pub use body::Body;
 pub use builder::{BalanceBuilder, Builder};
 pub use service::{Channel, RequestBody, ResponseFuture};

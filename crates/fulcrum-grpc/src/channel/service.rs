@@ -12,8 +12,7 @@ use tonic::Status;
 use tower_service::Service;
 
 use super::status::status_of;
-use super::Builder;
-use crate::Body;
+use super::{Body, Builder};
 
 /// The body of a request a tonic client sends.
 pub type RequestBody = tonic::body::Body;
@@ -104,10 +103,11 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
-        if self.failed.is_none() {
-            if let Err(error) = std::task::ready!(self.inner.poll_ready(cx)) {
-                self.failed = Some(error);
-            }
+        // A failure no call took (the caller gave up between readiness and
+        // call) is stale: ask again.
+        self.failed = None;
+        if let Err(error) = std::task::ready!(self.inner.poll_ready(cx)) {
+            self.failed = Some(error);
         }
         Poll::Ready(Ok(()))
     }
@@ -164,7 +164,9 @@ impl Future for ResponseFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Sent { inner } => match std::task::ready!(inner.poll(cx)) {
-                Ok(response) => Poll::Ready(Ok(response.map(Body::new))),
+                Ok(response) => Poll::Ready(Ok(
+                    response.map(|body| Body::new(fulcrum_http::Body::new(body)))
+                )),
                 Err(error) => Poll::Ready(Err(status_of(error))),
             },
             StateProj::Failed { status } => Poll::Ready(Err(status.take().unwrap_or_else(|| {

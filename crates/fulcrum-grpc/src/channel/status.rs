@@ -44,8 +44,13 @@ fn code_of(error: &Error) -> Code {
 /// The error and its causes on one line, so a client that prints only the
 /// status message still sees why.
 fn message_of(error: &Error) -> String {
+    chain(error)
+}
+
+/// An error and its causes on one line, each once.
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         let text = cause.to_string();
         // A connect error's own message already names its io::Error.

@@ -3,8 +3,7 @@
 //! [`DemoGreeter`], a server implementation that says which server
 //! answered, after a configurable delay.
 //!
-//! fulcrum's own examples, tests and `fulcrum demo` balance across
-//! servers of it; it is public so that you can try a policy against a
+//! fulcrum's own examples and tests balance across servers of it; it is public so that you can try a policy against a
 //! service you control before pointing fulcrum at your own.
 //!
 //! ```no_run

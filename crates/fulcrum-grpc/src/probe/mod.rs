@@ -26,13 +26,17 @@ use watch::Watches;
 ///   of an endpoint opens a `Watch` stream and keeps it; each later check
 ///   reads the last status the server pushed, without a round trip or a
 ///   new connection. A server that answers `Watch` with `UNIMPLEMENTED` is
-///   asked with `Check`, each time on a fresh connection. A watch that
-///   breaks (the server went away) fails that check and is opened again on
-///   the next. Watches of endpoints no longer checked for a minute close.
+///   asked with `Check`, each time on a fresh connection (and offered
+///   `Watch` again every ten minutes). A watch that broke (the server went
+///   away), or that sent no first status within the timeout, is opened
+///   again by the next check, which fails if that fails. Watches of
+///   endpoints no longer checked (for a minute, or three intervals) close.
 /// * `NOT_SERVING`, `UNKNOWN`, `SERVICE_UNKNOWN`, an error status, a
-///   refused connection or no answer within the timeout (2 s) are all
-///   unhealthy; the balancer's rise / fall thresholds decide when that
-///   takes the endpoint out ([`HealthChecks`](fulcrum_balance::health::HealthChecks)).
+///   refused connection or no answer within the timeout (2 s; the
+///   balancer also bounds each check by
+///   [`HealthChecks::timeout`](fulcrum_balance::health::HealthChecks::timeout),
+///   1 s by default) are all unhealthy; the balancer's rise / fall
+///   thresholds decide when that takes the endpoint out.
 /// * The check carries the endpoint's logical `:authority`, as calls do.
 ///
 /// ```
@@ -78,6 +82,8 @@ impl GrpcHealthProbe {
     /// Checks one service by its full name (`greeter.Greeter`).
     pub fn service(mut self, name: &str) -> Self {
         self.service = name.to_owned();
+        // Watches of another service are not this probe's.
+        self.watches = Arc::default();
         self
     }
 
@@ -98,6 +104,7 @@ impl GrpcHealthProbe {
     /// The `:authority` every check sends, instead of the endpoint's name.
     pub fn authority(mut self, authority: &str) -> Result<Self, http::uri::InvalidUri> {
         self.connection = self.connection.authority(authority)?;
+        self.watches = Arc::default();
         Ok(self)
     }
 }
@@ -106,9 +113,10 @@ impl Probe for GrpcHealthProbe {
     fn probe(&self, endpoint: &Endpoint) -> ProbeFuture {
         let (endpoint, service, timeout) = (endpoint.clone(), self.service.clone(), self.timeout);
         let connection = self.connection.clone();
-        let watched = self
-            .watch
-            .then(|| self.watches.watch(&endpoint, &service, &connection));
+        let watched = self.watch.then(|| {
+            self.watches
+                .watch(&endpoint, &service, &connection, timeout)
+        });
         Box::pin(async move {
             let addr = endpoint.addr();
             let verdict = async {

@@ -15,9 +15,14 @@ use tonic_health::pb::HealthCheckRequest;
 
 use super::{client, verdict};
 
-/// A watch nobody has asked about for this long is closed: its endpoint
-/// has left the set, or the balancer stopped checking it.
+/// A watch nobody has asked about for this long (or for three of its
+/// usual intervals between checks, if longer) is closed: its endpoint has
+/// left the set, or the balancer stopped checking it.
 const UNASKED: Duration = Duration::from_secs(60);
+
+/// A server that answered `Watch` with `UNIMPLEMENTED` is asked again
+/// after this long (it may have been upgraded); `Check` until then.
+const RETRY_WATCH: Duration = Duration::from_secs(600);
 
 /// What an endpoint's watch has seen so far.
 #[derive(Clone, Debug)]
@@ -34,7 +39,40 @@ enum Watched {
 
 struct Entry {
     status: watch::Receiver<Watched>,
+    opened: Instant,
     asked: Instant,
+    /// About the time between two checks.
+    gap: Duration,
+}
+
+impl Entry {
+    fn open(
+        endpoint: &Endpoint,
+        service: &str,
+        connection: &ConnectionConfig,
+        now: Instant,
+    ) -> Self {
+        Entry {
+            status: open(endpoint, service, connection),
+            opened: now,
+            asked: now,
+            gap: Duration::ZERO,
+        }
+    }
+
+    /// Whether its watch must be opened again: it broke, its task ended
+    /// without a verdict, no first status came within `timeout`, or the
+    /// server's `UNIMPLEMENTED` is old enough to ask again.
+    fn stale(&self, now: Instant, timeout: Duration) -> bool {
+        let age = now.duration_since(self.opened);
+        let task_gone = self.status.has_changed().is_err();
+        match &*self.status.borrow() {
+            Watched::Broken(_) => true,
+            Watched::Unsupported => age >= RETRY_WATCH,
+            Watched::Opening => task_gone || age >= timeout,
+            Watched::Status(_) => task_gone,
+        }
+    }
 }
 
 /// The open watches, by endpoint address.
@@ -57,26 +95,28 @@ pub(super) struct Watching {
 }
 
 impl Watches {
-    /// The endpoint's watch, opened if it has none or its last one broke.
+    /// The endpoint's watch, opened if it has none or its last one is
+    /// stale (see [`Entry::stale`]).
     pub(super) fn watch(
         &self,
         endpoint: &Endpoint,
         service: &str,
         connection: &ConnectionConfig,
+        timeout: Duration,
     ) -> Watching {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         // Dropping an entry drops its receiver, which ends its task.
-        entries.retain(|_, e| now.duration_since(e.asked) < UNASKED);
-        let entry = entries.entry(endpoint.addr()).or_insert_with(|| Entry {
-            status: open(endpoint, service, connection),
-            asked: now,
-        });
-        if matches!(*entry.status.borrow(), Watched::Broken(_))
-            || entry.status.has_changed().is_err()
-        {
-            entry.status = open(endpoint, service, connection);
+        entries.retain(|_, e| now.duration_since(e.asked) < UNASKED.max(e.gap * 3));
+        let entry = entries
+            .entry(endpoint.addr())
+            .or_insert_with(|| Entry::open(endpoint, service, connection, now));
+        if entry.stale(now, timeout) {
+            let gap = entry.gap;
+            *entry = Entry::open(endpoint, service, connection, now);
+            entry.gap = gap;
         }
+        entry.gap = now.duration_since(entry.asked).max(entry.gap / 2);
         entry.asked = now;
         Watching {
             status: entry.status.clone(),

@@ -94,7 +94,14 @@ where
             &m.slot.probes_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(healthy) = m.verdict.record(passed, rise, fall) {
+        let awaited = m.verdict.awaits_first_probe();
+        let verdict = m.verdict.record(passed, rise, fall);
+        // A first probe that failed leaves it unhealthy, but makes it a
+        // candidate in panic mode: the serving set may change.
+        if awaited && verdict.is_none() {
+            self.dirty = true;
+        }
+        if let Some(healthy) = verdict {
             m.slot.set_probe_verdict(healthy);
             if healthy {
                 tracing::info!(endpoint = %m.slot.endpoint, "endpoint passed its probe: back in service");
