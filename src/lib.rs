@@ -39,7 +39,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub use fulcrum_core::{
-    error, load, time, BoxError, Endpoint, EndpointSet, NoEndpoints, NoEndpointsReason,
+    error, load, time, BoxError, Endpoint, EndpointSet, NoEndpoints, NoEndpointsReason, Unsent,
 };
 
 /// The balanced HTTP client over hyper: `fulcrum::http::Client::from_target(..)`.

@@ -284,7 +284,7 @@ async fn when_no_endpoint_ever_passes_its_first_check_the_panic_threshold_serves
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_going_away_mid_run_costs_at_most_the_calls_racing_its_goaway() {
+async fn a_server_going_away_mid_run_fails_no_call() {
     let mut backends = support::three().await;
     let channel = Channel::builder()
         .endpoints(named(&backends, "greeter.test"))
@@ -314,18 +314,14 @@ async fn a_server_going_away_mid_run_costs_at_most_the_calls_racing_its_goaway()
         errors.extend(caller.await.unwrap());
     }
     // Calls picked after the GOAWAY move: its connection fails readiness,
-    // a new one is refused. Only a call dispatched in the instant the
-    // GOAWAY is in flight fails, as UNAVAILABLE (hyper reports it
-    // unsent; moving it too is a known gap).
+    // a new one is refused. A call dispatched as the GOAWAY arrived comes
+    // back unsent from hyper, and the balancer sends it again.
     assert!(
-        errors.len() <= 4,
+        errors.is_empty(),
         "{} of 400 failed: {:?}",
         errors.len(),
         errors.first()
     );
-    for status in &errors {
-        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-    }
     let stats = channel.stats();
     let gone = stats.endpoint(gone).unwrap();
     assert!(gone.requests > 0, "it served before going away");

@@ -144,9 +144,11 @@ pub struct EndpointStats {
     pub ewma_ms: f64,
     /// Requests dispatched to it (those in `not_sent` included).
     pub requests: u64,
-    /// Requests dispatched to it that were never sent: its service failed
-    /// readiness (a refused connection), and they moved to another
-    /// endpoint. Counted in `failures` too.
+    /// Requests dispatched to it that were never sent, and went out again:
+    /// its service failed readiness (a refused connection; counted in
+    /// `failures` too), or gave the request back
+    /// ([`Unsent`](fulcrum_core::Unsent): the connection closed before the
+    /// request was written; not a failure).
     pub not_sent: u64,
     /// Requests that failed (errors, failed readiness, classified failures).
     pub failures: u64,

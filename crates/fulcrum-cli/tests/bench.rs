@@ -1,6 +1,8 @@
 //! `fulcrum bench` and `fulcrum demo`, run as a user runs them: the real
 //! binary, against HTTP servers in this process on loopback.
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::Output;
@@ -15,14 +17,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 async fn fulcrum(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fulcrum"))
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(120), child)
-        .await
-        .expect("fulcrum must not hang")
-        .expect("fulcrum runs")
+    support::fulcrum_within(Duration::from_secs(120), args).await
 }
 
 fn text(bytes: &[u8]) -> String {

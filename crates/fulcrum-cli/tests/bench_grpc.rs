@@ -1,6 +1,8 @@
 //! `fulcrum bench --protocol grpc`, run as a user runs it: the real binary
 //! against tonic servers in this process on loopback.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,14 +16,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 async fn fulcrum(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fulcrum"))
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(120), child)
-        .await
-        .expect("fulcrum must not hang")
-        .expect("fulcrum runs")
+    support::fulcrum_within(Duration::from_secs(120), args).await
 }
 
 /// A tonic server of `greeter.Greeter` and `grpc.health.v1`, serving or
@@ -49,6 +44,12 @@ async fn server(serving: bool) -> (SocketAddr, Arc<AtomicU64>) {
     (addr, calls)
 }
 
+/// A static target naming `servers`.
+fn target_of(servers: &[(SocketAddr, Arc<AtomicU64>)]) -> String {
+    let addrs: Vec<String> = servers.iter().map(|(a, _)| a.to_string()).collect();
+    addrs.join(",")
+}
+
 fn json_report(out: &Output) -> Value {
     assert_eq!(
         out.status.code(),
@@ -71,11 +72,7 @@ fn requests_to(report: &Value, addr: SocketAddr) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_grpc_calls_the_method_on_every_server() {
     let servers = [server(true).await, server(true).await, server(true).await];
-    let target = servers
-        .iter()
-        .map(|(a, _)| a.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let target = target_of(&servers);
     let out = fulcrum(&[
         "bench",
         &target,
@@ -138,11 +135,7 @@ async fn bench_grpc_calls_the_method_on_every_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_grpc_with_health_checks_spares_a_not_serving_server() {
     let servers = [server(true).await, server(true).await, server(false).await];
-    let target = servers
-        .iter()
-        .map(|(a, _)| a.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let target = target_of(&servers);
     let out = fulcrum(&[
         "bench",
         &target,

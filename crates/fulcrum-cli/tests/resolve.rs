@@ -1,6 +1,8 @@
 //! `fulcrum resolve`, run as a user runs it: the real binary, against an
 //! authoritative DNS server in this process.
 
+mod support;
+
 #[path = "../../fulcrum-discovery/tests/support/dns_server.rs"]
 mod dns_server;
 
@@ -10,14 +12,7 @@ use std::time::Duration;
 use dns_server::{ip, DnsServer, Srv};
 
 async fn fulcrum(args: &[&str]) -> Output {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fulcrum"))
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(20), child)
-        .await
-        .expect("fulcrum must not hang")
-        .expect("fulcrum runs")
+    support::fulcrum_within(Duration::from_secs(20), args).await
 }
 
 fn stdout(o: &Output) -> String {

@@ -155,3 +155,71 @@ impl fmt::Display for NoEndpoints {
 }
 
 impl std::error::Error for NoEndpoints {}
+
+/// An inner service's error that hands its request back because the
+/// request was never sent: its connection closed before the request
+/// could be written (the server's `GOAWAY`, or an idle connection the
+/// server closed as it was picked).
+///
+/// A balancer that gets it from an endpoint's service sends the request
+/// again, at once and without spending a retry: to the same endpoint
+/// (whose service then reconnects) or another. The endpoint is not
+/// penalised: a server recycling its connections is not failing. Return
+/// it, boxed, as your service's error when your client gives the request
+/// back (hyper's `try_send_request` does).
+///
+/// ```
+/// use fulcrum_core::{BoxError, error::Unsent};
+///
+/// let error: BoxError = Unsent::new("GET /", "connection closed").into();
+/// let unsent = error.downcast::<Unsent<&str>>().unwrap();
+/// assert_eq!(unsent.into_parts().0, Some("GET /"));
+/// ```
+pub struct Unsent<Req> {
+    // A mutex only to make the error `Sync`, as `BoxError` requires, for
+    // requests that are `Send` but not `Sync` (streaming bodies): it is
+    // never contended.
+    request: std::sync::Mutex<Option<Req>>,
+    source: BoxError,
+}
+
+impl<Req> Unsent<Req> {
+    /// `request`, given back, and why it could not be sent.
+    pub fn new(request: Req, source: impl Into<BoxError>) -> Self {
+        Unsent {
+            request: std::sync::Mutex::new(Some(request)),
+            source: source.into(),
+        }
+    }
+
+    /// The request, and why it could not be sent.
+    pub fn into_parts(self) -> (Option<Req>, BoxError) {
+        let request = self
+            .request
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (request, self.source)
+    }
+}
+
+impl<Req> fmt::Debug for Unsent<Req> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unsent")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Req> fmt::Display for Unsent<Req> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the request was not sent: its connection closed first; it is safe to send again",
+        )
+    }
+}
+
+impl<Req> std::error::Error for Unsent<Req> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}

@@ -28,6 +28,6 @@ mod tier;
 pub mod time;
 
 pub use endpoint::Endpoint;
-pub use error::{BoxError, NoEndpoints, NoEndpointsReason};
+pub use error::{BoxError, NoEndpoints, NoEndpointsReason, Unsent};
 pub use set::EndpointSet;
 pub use tier::serving_tier;

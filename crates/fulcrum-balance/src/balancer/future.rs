@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use fulcrum_core::BoxError;
+use fulcrum_core::{BoxError, Unsent};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
@@ -243,6 +243,7 @@ fn pick_another<S: Clone>(
 
 impl<S, Req, C> Future for ResponseFuture<S, Req, C>
 where
+    Req: 'static,
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
     C: Classify<S::Response>,
@@ -278,7 +279,15 @@ where
                     },
                 },
                 StateProj::Called { fut } => {
-                    let result = std::task::ready!(fut.poll(cx)).map_err(Into::into);
+                    let result = match std::task::ready!(fut.poll(cx)).map_err(Into::into) {
+                        Err(error) if error.is::<Unsent<Req>>() => {
+                            if let Ok(unsent) = error.downcast::<Unsent<Req>>() {
+                                send_again(&mut this, *unsent);
+                            }
+                            continue;
+                        }
+                        result => result,
+                    };
                     let Some(completion) = this.completion.take() else {
                         return Poll::Pending;
                     };
@@ -467,6 +476,61 @@ where
             };
             this.state.set(State::Failed { error: Some(error) });
         }
+    }
+}
+
+/// The endpoint's service gave the request back, never sent (its
+/// connection closed first): it goes out again, to an endpoint picked
+/// afresh (this one, reconnected, or another), without a retry and
+/// without a mark against the endpoint. Counted in `not_sent`, and in
+/// the request's moves.
+#[cold]
+#[inline(never)]
+fn send_again<S, Req, C>(this: &mut FutureProj<'_, S, Req, C>, unsent: Unsent<Req>)
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+{
+    let (req, source) = unsent.into_parts();
+    let Some(mut completion) = this.completion.take() else {
+        this.state.set(State::Failed {
+            error: Some(Error::DriverStopped),
+        });
+        return;
+    };
+    let endpoint = completion.endpoint().addr();
+    completion.slot().not_sent.fetch_add(1, Ordering::Relaxed);
+    let shared = owner::<S>(&completion);
+    completion.unsend();
+    completion.not_sent();
+    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    *this.moves += 1;
+    let next = shared
+        .filter(|_| *this.moves <= MAX_MOVES)
+        .and_then(|shared| {
+            pick_another(
+                &shared,
+                *this.seed,
+                *this.key,
+                *this.subset,
+                this.avoid.as_deref(),
+            )
+        });
+    match (next, req) {
+        (Some(picked), Some(req)) => {
+            *this.completion = Some(Completion::begin(
+                picked.slot,
+                picked.generation,
+                fulcrum_core::time::now(),
+                picked.counts_total,
+            ));
+            this.state.set(State::Ready {
+                svc: picked.service,
+                req: Some(req),
+            });
+        }
+        _ => this.state.set(State::Failed {
+            error: Some(Error::NotReady { endpoint, source }),
+        }),
     }
 }
 

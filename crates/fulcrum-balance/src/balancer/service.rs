@@ -290,6 +290,7 @@ impl<S, K, C> fmt::Debug for Balancer<S, K, C> {
 
 impl<S, K, C, Req> Service<Req> for Balancer<S, K, C>
 where
+    Req: 'static,
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
     K: KeyExtractor<Req>,

@@ -117,6 +117,11 @@ impl Completion {
 
     /// The request was never sent (its endpoint failed readiness): it
     /// leaves the in-flight count with no outcome.
+    /// The service gave the request back unsent after all.
+    pub(crate) fn unsend(&mut self) {
+        self.sent = false;
+    }
+
     pub(crate) fn not_sent(self) {
         debug_assert!(!self.sent);
         drop(self);

@@ -48,7 +48,7 @@ struct Ended<R> {
     hedge: bool,
 }
 
-impl<S, Req, C> Attempt<S, Req, C>
+impl<S, Req: 'static, C> Attempt<S, Req, C>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
@@ -110,7 +110,7 @@ struct Retrying<S, K, C, P, Req> {
     hedged: bool,
 }
 
-impl<S, K, C, P, Req> Retrying<S, K, C, P, Req>
+impl<S, K, C, P, Req: 'static> Retrying<S, K, C, P, Req>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
@@ -168,7 +168,7 @@ where
     }
 }
 
-impl<S, K, C, P, Req> RetryFuture<S, K, C, P, Req>
+impl<S, K, C, P, Req: 'static> RetryFuture<S, K, C, P, Req>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
@@ -232,7 +232,7 @@ where
 
 type Proj<'a, S, K, C, P, Req> = RetryFutureProj<'a, S, K, C, P, Req>;
 
-impl<S, K, C, P, Req> Future for RetryFuture<S, K, C, P, Req>
+impl<S, K, C, P, Req: 'static> Future for RetryFuture<S, K, C, P, Req>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
@@ -281,7 +281,7 @@ where
 
 /// An attempt ended: `Some(result)` for the caller, or `None` when
 /// another attempt is under way (one in flight, or a retry just started).
-fn after<S, K, C, P, Req>(
+fn after<S, K, C, P, Req: 'static>(
     this: &mut Proj<'_, S, K, C, P, Req>,
     ended: Ended<C::Response>,
 ) -> Option<Result<C::Response, Error>>
@@ -357,7 +357,7 @@ where
 
 /// The hedge delay ran out with the first attempt still running: a second
 /// one goes to another endpoint, if the attempts and both budgets allow.
-fn hedge<S, K, C, P, Req>(this: &mut Proj<'_, S, K, C, P, Req>)
+fn hedge<S, K, C, P, Req: 'static>(this: &mut Proj<'_, S, K, C, P, Req>)
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,

@@ -55,7 +55,7 @@ impl<B: fmt::Debug, P> fmt::Debug for Retry<B, P> {
     }
 }
 
-impl<S, K, C, P, Req> Service<Req> for Retry<Balancer<S, K, C>, P>
+impl<S, K, C, P, Req: 'static> Service<Req> for Retry<Balancer<S, K, C>, P>
 where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,

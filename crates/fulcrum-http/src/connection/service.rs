@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use fulcrum_core::BoxError;
+use fulcrum_core::{BoxError, Unsent};
 use http::header::HOST;
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
@@ -28,7 +28,10 @@ pub type EndpointFuture =
 /// cannot be made fails readiness with a [`ConnectError`], so the balancer
 /// sends the request elsewhere — it was never sent. `call` then sends the
 /// request on that connection, with the endpoint's authority as `Host` /
-/// `:authority` unless the request names its own.
+/// `:authority` unless the request names its own. If the connection closes
+/// before the request is written (the server's `GOAWAY`, an idle
+/// connection the server just closed), the request comes back as an
+/// [`Unsent`] error and the balancer sends it again.
 pub struct EndpointService<B> {
     pool: Arc<Pool<B>>,
     // Sync for the balancer's snapshot, which shares services between
@@ -153,13 +156,13 @@ where
         let sent = match sender {
             Sender::Http1(mut sender) => {
                 to_origin_form(&mut req, &pool);
-                let sent = sender.send_request(req);
+                let sent = sender.try_send_request(req);
                 pool.put_back(sender);
                 futures_util::future::Either::Left(sent)
             }
             Sender::Http2(mut sender) => {
                 to_absolute_form(&mut req, &pool);
-                futures_util::future::Either::Right(sender.send_request(req))
+                futures_util::future::Either::Right(sender.try_send_request(req))
             }
         };
         Box::pin(async move {
@@ -170,7 +173,12 @@ where
                     Err(_) => return Err(RequestTimeout::new(addr, limit).into()),
                 },
             };
-            response.map_err(BoxError::from)
+            // A request the connection never wrote (it closed first) goes
+            // back to the balancer, which sends it again.
+            response.map_err(|mut e| match e.take_message() {
+                Some(req) => BoxError::from(Unsent::new(req, e.into_error())),
+                None => BoxError::from(e.into_error()),
+            })
         })
     }
 }
