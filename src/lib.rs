@@ -17,6 +17,7 @@
 //! | `discovery` (default) | [`fulcrum_discovery`] | [`discovery`]: targets, static lists, DNS A/AAAA and SRV; `Balancer::from_target` |
 //! | `http` (default) | [`fulcrum_http`] | [`http`]: the balanced HTTP client, key extractors, the HTTP probe |
 //! | `grpc` (default) | [`fulcrum_grpc`] | [`grpc`]: the balanced channel for tonic-generated clients, metadata keys, the `grpc.health.v1` probe |
+//! | `tls` | `fulcrum_http::tls` | HTTPS and gRPC over TLS on rustls: SNI and verification for the logical host |
 //!
 //! ```
 //! use std::convert::Infallible;

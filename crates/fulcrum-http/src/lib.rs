@@ -44,3 +44,11 @@ mod probe;
 pub use client::{Body, Builder, Client, Error, ResponseFuture};
 pub use connection::{ConnectError, ConnectionConfig, Connector, Protocol, RequestTimeout};
 pub use probe::HttpProbe;
+
+/// TLS (feature `tls`): [`client_config`](tls::client_config) for a
+/// private CA, and the `rustls` these configurations come from.
+#[cfg(feature = "tls")]
+pub mod tls {
+    pub use crate::connection::tls::client_config;
+    pub use tokio_rustls::rustls;
+}

@@ -128,6 +128,15 @@ impl<K> Builder<K> {
         Ok(self)
     }
 
+    /// gRPC over TLS: the certificate is verified for the logical host,
+    /// which is also the SNI; ALPN offers `h2` (feature `tls`; see
+    /// `fulcrum_http::ConnectionConfig::tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<fulcrum_http::tls::rustls::ClientConfig>) -> Self {
+        self.connection = self.connection.tls(config);
+        self
+    }
+
     /// Active health checks, for example
     /// `HealthChecks::new(GrpcHealthProbe::new())`.
     pub fn health_checks(mut self, checks: HealthChecks) -> Result<Self, ConfigError> {

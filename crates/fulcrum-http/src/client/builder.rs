@@ -157,6 +157,13 @@ impl<K> Builder<K> {
         Ok(self)
     }
 
+    /// HTTPS: see [`ConnectionConfig::tls`] (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<crate::tls::rustls::ClientConfig>) -> Self {
+        self.connection = self.connection.tls(config);
+        self
+    }
+
     /// Active health checks, for example
     /// `HealthChecks::new(HttpProbe::get("/health"))`.
     pub fn health_checks(mut self, checks: HealthChecks) -> Result<Self, ConfigError> {

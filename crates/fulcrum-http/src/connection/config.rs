@@ -36,6 +36,8 @@ pub struct ConnectionConfig {
     pub(crate) idle_timeout: Duration,
     pub(crate) max_idle: usize,
     pub(crate) authority: Option<Authority>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 impl Default for ConnectionConfig {
@@ -47,6 +49,8 @@ impl Default for ConnectionConfig {
             idle_timeout: Duration::from_secs(90),
             max_idle: 64,
             authority: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -101,5 +105,30 @@ impl ConnectionConfig {
     pub fn authority(mut self, authority: &str) -> Result<Self, http::uri::InvalidUri> {
         self.authority = Some(authority.parse()?);
         Ok(self)
+    }
+
+    /// Connects with TLS (HTTPS, or gRPC over TLS), configured by
+    /// `config` (feature `tls`).
+    ///
+    /// The server's certificate is verified for the logical host — the
+    /// host of the [authority](Self::authority) requests carry, such as
+    /// `orders.internal` — which is also the SNI, while the connection goes
+    /// to the picked address. ALPN offers `h2` or `http/1.1` to match the
+    /// [protocol](Self::protocol) unless `config` sets its own. A failed
+    /// handshake (an unknown certificate, a name mismatch) is a connect
+    /// failure: the request moves to another endpoint.
+    ///
+    /// ```
+    /// # fn der() -> Vec<tokio_rustls::rustls::pki_types::CertificateDer<'static>> { vec![] }
+    /// use fulcrum_http::{tls, ConnectionConfig};
+    ///
+    /// let roots = der(); // your CA's certificates
+    /// let config = ConnectionConfig::default().tls(tls::client_config(roots).unwrap());
+    /// # drop(config);
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<tokio_rustls::rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
     }
 }

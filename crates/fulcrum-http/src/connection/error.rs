@@ -38,6 +38,14 @@ impl ConnectError {
         )
     }
 
+    /// The TLS handshake failed (an untrusted certificate, a name
+    /// mismatch, no common protocol).
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(addr: SocketAddr, error: io::Error) -> Self {
+        let message = format!("TLS handshake failed: {error}");
+        Self::io(addr, io::Error::new(error.kind(), message))
+    }
+
     /// The address that could not be reached.
     pub fn addr(&self) -> SocketAddr {
         self.addr

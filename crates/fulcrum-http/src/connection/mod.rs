@@ -44,6 +44,15 @@ mod error;
 mod maker;
 mod pool;
 mod service;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+
+/// Without the `tls` feature there is never a TLS target.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+pub(crate) enum TlsTarget {}
+#[cfg(feature = "tls")]
+pub(crate) use tls::TlsTarget;
 
 pub use config::{ConnectionConfig, Protocol};
 pub use error::{ConnectError, RequestTimeout};

@@ -12,7 +12,7 @@ use hyper::client::conn::{http1, http2};
 
 use super::connect::{connect, Sender};
 use super::error::ConnectError;
-use super::{ConnectionConfig, Protocol};
+use super::{ConnectionConfig, Protocol, TlsTarget};
 
 type H2Connect<B> =
     Pin<Box<dyn Future<Output = Result<http2::SendRequest<B>, ConnectError>> + Send>>;
@@ -31,6 +31,8 @@ pub(crate) struct Pool<B> {
     pub(crate) authority: Authority,
     /// The same, as a `Host` header.
     pub(crate) host: HeaderValue,
+    /// With TLS: the configuration and the name to verify.
+    pub(crate) tls: Option<TlsTarget>,
     /// Open HTTP/1 connections: idle ones, and busy ones put back as soon
     /// as their request was sent (their handle says when they are ready
     /// again, after the response body has been read).
@@ -64,11 +66,20 @@ where
     pub(crate) fn new(addr: SocketAddr, config: ConnectionConfig, authority: Authority) -> Self {
         let host = HeaderValue::from_str(authority.as_str())
             .expect("an authority is a valid header value");
+        #[cfg(feature = "tls")]
+        let tls = config.tls.as_ref().and_then(|tls| {
+            TlsTarget::new(tls, config.protocol, &authority)
+                .map_err(|e| tracing::error!(%addr, error = %e, "TLS disabled for this endpoint"))
+                .ok()
+        });
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
         Pool {
             addr,
             config,
             authority,
             host,
+            tls,
             http1: Mutex::new(VecDeque::new()),
             http2: Mutex::new(H2 {
                 sender: None,
@@ -86,6 +97,7 @@ where
                     self.addr,
                     Protocol::Http1,
                     self.config.connect_timeout,
+                    self.tls.clone(),
                 ))),
             },
             Protocol::Http2 => {
@@ -96,8 +108,9 @@ where
                 h2.sender = None;
                 let joining = h2.connecting.get_or_insert_with(|| {
                     let (addr, timeout) = (self.addr, self.config.connect_timeout);
+                    let tls = self.tls.clone();
                     let connecting: H2Connect<B> = Box::pin(async move {
-                        match connect(addr, Protocol::Http2, timeout).await? {
+                        match connect(addr, Protocol::Http2, timeout, tls).await? {
                             Sender::Http2(sender) => Ok(sender),
                             Sender::Http1(_) => unreachable!("asked for HTTP/2"),
                         }

@@ -215,7 +215,11 @@ fn to_absolute_form<B>(req: &mut Request<B>, pool: &Pool<B>) {
     .unwrap_or_else(|| pool.authority.clone());
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
     if parts.scheme.is_none() {
-        parts.scheme = Some(Scheme::HTTP);
+        parts.scheme = Some(if pool.tls.is_some() {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        });
     }
     parts.authority = Some(authority);
     if parts.path_and_query.is_none() {
