@@ -18,6 +18,7 @@
 //! | `http` (default) | [`fulcrum_http`] | [`http`]: the balanced HTTP client, key extractors, the HTTP probe |
 //! | `grpc` (default) | [`fulcrum_grpc`] | [`grpc`]: the balanced channel for tonic-generated clients, metadata keys, the `grpc.health.v1` probe |
 //! | `tls` | `fulcrum_http::tls` | HTTPS and gRPC over TLS on rustls: SNI and verification for the logical host |
+//! | `metrics` | `fulcrum_balance::metrics` | counters and gauges through the `metrics` facade: `Builder::export_metrics` |
 //!
 //! ```
 //! use std::convert::Infallible;

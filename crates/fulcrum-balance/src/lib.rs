@@ -28,6 +28,8 @@ pub mod classify;
 mod control;
 pub mod health;
 pub mod key;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod pick;
 pub mod retry;
 mod slot;

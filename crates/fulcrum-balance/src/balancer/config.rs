@@ -61,6 +61,10 @@ pub(crate) struct Settings {
     pub(crate) slow_start: Option<SlowStart>,
     /// Checked subsets (see [`crate::subset`]); empty without.
     pub(crate) subsets: Arc<[SubsetRule]>,
+    /// How often the driver records metrics (feature `metrics`); never
+    /// without.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_every: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -80,6 +84,8 @@ impl Default for Settings {
             checks: None,
             slow_start: None,
             subsets: Arc::new([]),
+            #[cfg(feature = "metrics")]
+            metrics_every: None,
         }
     }
 }

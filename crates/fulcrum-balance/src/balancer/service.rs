@@ -21,7 +21,7 @@ use super::Builder;
 use crate::classify::{Classify, DefaultClassify, UNTIMED};
 use crate::key::{KeyExtractor, NoKey};
 use crate::pick::Tried;
-use crate::stats::{Counts, EndpointStats, Stats};
+use crate::stats::{Counts, Stats};
 
 /// A load balancer over endpoints, as a `tower::Service<Req>`.
 ///
@@ -137,54 +137,7 @@ impl<S, K, C> Balancer<S, K, C> {
 
     /// A point-in-time view of every endpoint: state, load, counters.
     pub fn stats(&self) -> Stats {
-        let snap = self.shared.snapshot.load();
-        let now = fulcrum_core::time::now();
-        Stats {
-            target: self.shared.target.to_string(),
-            policy: self.shared.policy_name.clone(),
-            version: snap.version,
-            ready: snap.ready.iter().filter(|s| s.is_active()).count(),
-            warming: snap.warming,
-            fail_fast: self
-                .shared
-                .control
-                .fail_fast
-                .load(std::sync::atomic::Ordering::Relaxed),
-            driver_stopped: snap.stopped,
-            panic: snap.panic,
-            tiers: snap
-                .tier_shares
-                .iter()
-                .map(|&(priority, share)| crate::stats::TierShare {
-                    priority,
-                    share: f64::from(share) / 1e6,
-                })
-                .collect(),
-            tier_changes: snap.tier_changes,
-            subsets: snap.subset_stats.to_vec(),
-            subset_changes: snap.subset_changes,
-            ejected: snap
-                .members
-                .iter()
-                .filter(|s| crate::balancer::ejection_reason(s).is_some())
-                .count(),
-            unhealthy: snap
-                .members
-                .iter()
-                .filter(|s| s.probe_verdict() == Some(false))
-                .count(),
-            discovery_error: snap.discovery_error.as_deref().map(str::to_owned),
-            retries: read(&self.shared.retries.retries),
-            hedges: read(&self.shared.retries.hedges),
-            hedges_won: read(&self.shared.retries.hedges_won),
-            retry_budget_exhausted: read(&self.shared.retries.budget_exhausted),
-            endpoints: snap
-                .members
-                .iter()
-                .chain(snap.draining.iter())
-                .map(|slot| EndpointStats::read(slot, now))
-                .collect(),
-        }
+        self.shared.stats()
     }
 
     /// What [`call`](Service::call) needs to send a request: for the retry
@@ -237,10 +190,6 @@ impl<S, K, C> Balancer<S, K, C> {
         self.shared.start_driver();
         wait::all_made(&self.shared, timeout.min(super::builder::MAX_TIMEOUT)).await
     }
-}
-
-fn read(counter: &std::sync::atomic::AtomicU64) -> u64 {
-    counter.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl<S, K, C> Balancer<S, K, C> {

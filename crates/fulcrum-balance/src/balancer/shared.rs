@@ -16,6 +16,7 @@ use super::manage::Command;
 use super::snapshot::Snapshot;
 use crate::control::Control;
 use crate::key::mix64;
+use crate::stats::{EndpointStats, Stats};
 
 /// Counters of the retry layers over one balancer.
 #[derive(Debug, Default)]
@@ -64,6 +65,54 @@ pub(crate) struct Shared<S> {
 }
 
 impl<S> Shared<S> {
+    /// A point-in-time view of every endpoint: state, load, counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let snap = self.snapshot.load();
+        let now = fulcrum_core::time::now();
+        Stats {
+            target: self.target.to_string(),
+            policy: self.policy_name.clone(),
+            version: snap.version,
+            ready: snap.ready.iter().filter(|s| s.is_active()).count(),
+            warming: snap.warming,
+            fail_fast: self.control.fail_fast.load(Ordering::Relaxed),
+            driver_stopped: snap.stopped,
+            panic: snap.panic,
+            tiers: snap
+                .tier_shares
+                .iter()
+                .map(|&(priority, share)| crate::stats::TierShare {
+                    priority,
+                    share: f64::from(share) / 1e6,
+                })
+                .collect(),
+            tier_changes: snap.tier_changes,
+            subsets: snap.subset_stats.to_vec(),
+            subset_changes: snap.subset_changes,
+            ejected: snap
+                .members
+                .iter()
+                .filter(|s| crate::balancer::ejection_reason(s).is_some())
+                .count(),
+            unhealthy: snap
+                .members
+                .iter()
+                .filter(|s| s.probe_verdict() == Some(false))
+                .count(),
+            discovery_error: snap.discovery_error.as_deref().map(str::to_owned),
+            retries: read_counter(&self.retries.retries),
+            hedges: read_counter(&self.retries.hedges),
+            hedges_won: read_counter(&self.retries.hedges_won),
+            retry_budget_exhausted: read_counter(&self.retries.budget_exhausted),
+            endpoints: snap
+                .members
+                .iter()
+                .chain(snap.draining.iter())
+                .map(|slot| EndpointStats::read(slot, now))
+                .collect(),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         control: Arc<Control>,
@@ -160,4 +209,8 @@ impl<S> Shared<S> {
             fastrand::Rng::with_seed(mix64(self.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         (id, rng)
     }
+}
+
+fn read_counter(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
 }

@@ -108,6 +108,28 @@ impl<K, C> Builder<K, C> {
         self
     }
 
+    /// Records this balancer's and its endpoints' counters and gauges
+    /// through the `metrics` facade every `interval` (10 s is typical;
+    /// at least 100 ms), under the label `balancer` = the
+    /// [`target`](Self::target) name (feature `metrics`; see
+    /// [`metrics`](crate::metrics) for the names). The request path is
+    /// untouched: the driver reads the counters requests already update.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fulcrum_balance::Balancer;
+    ///
+    /// let builder = Balancer::builder()
+    ///     .target("orders")
+    ///     .export_metrics(Duration::from_secs(10));
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(mut self, interval: Duration) -> Self {
+        self.settings.metrics_every = Some(interval);
+        self
+    }
+
     /// The picking policy.
     pub fn policy(mut self, policy: impl Policy) -> Self {
         self.settings.policy = Arc::new(policy);
@@ -306,10 +328,26 @@ impl<K, C> Builder<K, C> {
             s,
             seed,
         );
+        let run = driver.run();
+        #[cfg(feature = "metrics")]
+        let run = {
+            let (every, shared) = (s.metrics_every, Arc::downgrade(&shared));
+            async move {
+                match every {
+                    // Ends with the driver.
+                    Some(every) => {
+                        let export = std::pin::pin!(crate::metrics::export(shared, every));
+                        let run = std::pin::pin!(run);
+                        futures_util::future::select(run, export).await;
+                    }
+                    None => run.await,
+                }
+            }
+        };
         *shared
             .pending_driver
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Box::pin(driver.run()));
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::pin(run));
         shared.start_driver();
         Balancer::from_shared(shared, self.key.clone(), self.classify.clone())
     }
