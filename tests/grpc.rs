@@ -284,7 +284,7 @@ async fn when_no_endpoint_ever_passes_its_first_check_the_panic_threshold_serves
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_going_away_mid_run_fails_no_call() {
+async fn a_server_going_away_mid_run_fails_at_most_a_refused_stream() {
     let mut backends = support::three().await;
     let channel = Channel::builder()
         .endpoints(named(&backends, "greeter.test"))
@@ -314,14 +314,19 @@ async fn a_server_going_away_mid_run_fails_no_call() {
         errors.extend(caller.await.unwrap());
     }
     // Calls picked after the GOAWAY move: its connection fails readiness,
-    // a new one is refused. A call dispatched as the GOAWAY arrived comes
-    // back unsent from hyper, and the balancer sends it again.
+    // a new one is refused. A call still queued when the GOAWAY arrived
+    // comes back unsent from hyper, and the balancer sends it again. Only
+    // a stream already written and then refused by the GOAWAY may fail,
+    // as UNAVAILABLE (hyper cannot give its body back).
     assert!(
-        errors.is_empty(),
+        errors.len() <= 2,
         "{} of 400 failed: {:?}",
         errors.len(),
         errors.first()
     );
+    for status in &errors {
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    }
     let stats = channel.stats();
     let gone = stats.endpoint(gone).unwrap();
     assert!(gone.requests > 0, "it served before going away");

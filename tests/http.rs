@@ -177,7 +177,10 @@ async fn a_backend_refusing_connections_is_taken_out_at_once() {
             "{policy}: {failed} of 3000 requests failed with one of four backends refusing \
              connections ({dead_stats:?})"
         );
-        assert!(failed <= 10, "{policy}: {failed} of 3000 failed");
+        // Only the requests racing each of its re-admissions (after a
+        // backoff) fail: a handful per second of run, however slow the
+        // machine (tower's P2C fails thousands here).
+        assert!(failed <= 30, "{policy}: {failed} of 3000 failed");
         // Every request it got failed, and it was taken out each time.
         assert_eq!(dead_stats.requests, dead_stats.failures, "{policy}");
         assert_ne!(dead_stats.state, EndpointState::Draining, "{policy}");

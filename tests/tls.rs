@@ -167,3 +167,40 @@ async fn a_certificate_not_for_the_host_or_not_trusted_fails_the_connect_and_say
         "no request got through"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_probe_checks_over_tls_and_https_needs_tls() {
+    let cert = certificate();
+    let (addr, _) = server(&cert).await;
+    let named = || Endpoint::new(addr).with_authority(format!("orders.test:{}", addr.port()));
+    let probe = fulcrum::http::HttpProbe::get("/health").tls(trusting(&cert));
+    let checks = fulcrum::health::HealthChecks::new(probe)
+        .interval(Duration::from_millis(100))
+        .unhealthy_until_probed(true);
+    let client: Client = Client::builder()
+        .endpoints([named()])
+        .tls(trusting(&cert))
+        .health_checks(checks)
+        .unwrap()
+        .build();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = client.stats();
+        if stats
+            .endpoint(addr)
+            .is_some_and(|e| e.probe_healthy == Some(true))
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{stats:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(client.get("/").await.unwrap().status(), 200);
+
+    // An https URI through a client without TLS is refused, not sent in
+    // plain text.
+    let plain: Client = Client::builder().endpoints([named()]).build();
+    let error = plain.get("https://orders.test/").await.unwrap_err();
+    let chain = format!("{error}: {:?}", std::error::Error::source(&error));
+    assert!(chain.contains("no TLS configured"), "{chain}");
+}

@@ -5,12 +5,16 @@
 //! The request path is untouched: the balancer's driver task reads the
 //! same atomics [`Balancer::stats`](crate::Balancer::stats) reads, on an
 //! interval ([`Builder::export_metrics`](crate::Builder::export_metrics)),
-//! and records their values. Counters are set to their running totals
-//! (`absolute`), so a scrape between two exports sees the last one.
+//! and records what changed: counters grow by the requests since the last
+//! export (an endpoint removed and added again keeps counting up, as
+//! Prometheus counters must), gauges are set. A panic in the recorder
+//! stops the export, never the balancer.
 //!
 //! Every series has the label `balancer` (the builder's
-//! [`target`](crate::Builder::target) name); an endpoint's also have
-//! `endpoint` (its address).
+//! [`target`](crate::Builder::target) name, the target string for
+//! balancers built from one, `static` otherwise: give balancers of
+//! fixed endpoints distinct names, or their series mix); an endpoint's
+//! also have `endpoint` (its address).
 //!
 //! | name | kind | what |
 //! |---|---|---|
@@ -30,7 +34,7 @@
 //! | `fulcrum_endpoint_latency_seconds` | gauge | the peak-EWMA latency estimate |
 //! | `fulcrum_endpoint_serving` | gauge | 1 while the endpoint is active (not ejected, unhealthy, disabled, draining) |
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Once, Weak};
 use std::time::Duration;
@@ -45,8 +49,10 @@ use crate::stats::{EndpointStats, Stats};
 pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Records `shared`'s stats every `interval` until the balancer is gone.
+/// Runs beside the driver, in its task: it never returns while the
+/// balancer lives (a panicking recorder ends the export by waiting for
+/// ever instead).
 pub(crate) async fn export<S>(shared: Weak<Shared<S>>, interval: Duration) {
-    describe();
     let mut exporter = Exporter::default();
     let mut tick = tokio::time::interval(interval.max(MIN_INTERVAL));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -57,7 +63,19 @@ pub(crate) async fn export<S>(shared: Weak<Shared<S>>, interval: Duration) {
         };
         let stats = shared.stats();
         drop(shared);
-        exporter.record(&stats);
+        let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            describe();
+            exporter.record(&stats);
+        }));
+        if let Err(panic) = recorded {
+            let message = crate::balancer::error::panic_message(&*panic);
+            tracing::error!(
+                balancer = %stats.target,
+                panic = %message,
+                "the metrics recorder panicked: this balancer's metrics export stops"
+            );
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -82,12 +100,10 @@ struct BalancerHandles {
 }
 
 struct EndpointHandles {
-    requests: Counter,
-    not_sent: Counter,
-    failures: Counter,
-    cancelled: Counter,
-    overloads: Counter,
-    ejections: Counter,
+    /// requests, not sent, failures, cancelled, overloads, ejections.
+    counters: [Counter; 6],
+    /// Their totals at the last export.
+    last: [u64; 6],
     in_flight: Gauge,
     latency: Gauge,
     serving: Gauge,
@@ -107,17 +123,22 @@ impl Exporter {
         b.hedges.absolute(stats.hedges);
         b.hedges_won.absolute(stats.hedges_won);
         b.budget_exhausted.absolute(stats.retry_budget_exhausted);
-        // Endpoints that left stop being recorded (their series keep their
-        // last values, as the exporter decides).
-        self.endpoints
-            .retain(|addr, _| stats.endpoints.iter().any(|e| e.addr == *addr));
+        // An address both in the set and draining (removed, then added
+        // again) is recorded once, as the set's member (listed first).
+        let mut seen = HashSet::with_capacity(stats.endpoints.len());
         for e in &stats.endpoints {
+            if !seen.insert(e.addr) {
+                continue;
+            }
             let h = self
                 .endpoints
                 .entry(e.addr)
                 .or_insert_with(|| EndpointHandles::new(&stats.target, e.addr));
             h.record(e);
         }
+        // Endpoints that left stop being recorded (their series keep their
+        // last values, as the exporter decides).
+        self.endpoints.retain(|addr, _| seen.contains(addr));
     }
 }
 
@@ -147,30 +168,46 @@ impl EndpointHandles {
             ]
         };
         EndpointHandles {
-            requests: metrics::counter!("fulcrum_endpoint_requests_total", labels()),
-            not_sent: metrics::counter!("fulcrum_endpoint_not_sent_total", labels()),
-            failures: metrics::counter!("fulcrum_endpoint_failures_total", labels()),
-            cancelled: metrics::counter!("fulcrum_endpoint_cancelled_total", labels()),
-            overloads: metrics::counter!("fulcrum_endpoint_overloads_total", labels()),
-            ejections: metrics::counter!("fulcrum_endpoint_ejections_total", labels()),
+            counters: [
+                metrics::counter!("fulcrum_endpoint_requests_total", labels()),
+                metrics::counter!("fulcrum_endpoint_not_sent_total", labels()),
+                metrics::counter!("fulcrum_endpoint_failures_total", labels()),
+                metrics::counter!("fulcrum_endpoint_cancelled_total", labels()),
+                metrics::counter!("fulcrum_endpoint_overloads_total", labels()),
+                metrics::counter!("fulcrum_endpoint_ejections_total", labels()),
+            ],
+            last: [0; 6],
             in_flight: metrics::gauge!("fulcrum_endpoint_in_flight", labels()),
             latency: metrics::gauge!("fulcrum_endpoint_latency_seconds", labels()),
             serving: metrics::gauge!("fulcrum_endpoint_serving", labels()),
         }
     }
 
-    fn record(&self, e: &EndpointStats) {
-        self.requests.absolute(e.requests);
-        self.not_sent.absolute(e.not_sent);
-        self.failures.absolute(e.failures);
-        self.cancelled.absolute(e.cancelled);
-        self.overloads.absolute(e.overloads);
-        self.ejections.absolute(e.ejections);
+    fn record(&mut self, e: &EndpointStats) {
+        let totals = [
+            e.requests,
+            e.not_sent,
+            e.failures,
+            e.cancelled,
+            e.overloads,
+            e.ejections,
+        ];
+        for ((counter, last), total) in self.counters.iter().zip(&mut self.last).zip(totals) {
+            counter.increment(growth(*last, total));
+            *last = total;
+        }
         self.in_flight.set(f64::from(e.in_flight));
         self.latency.set(e.ewma_ms / 1e3);
         let serving = e.state == EndpointState::Active;
         self.serving.set(if serving { 1.0 } else { 0.0 });
     }
+}
+
+/// How much a counter grew from `last` to `total`: all of `total` if it
+/// went down (the endpoint's counters started again: it left and came
+/// back).
+fn growth(last: u64, total: u64) -> u64 {
+    total.checked_sub(last).unwrap_or(total)
 }
 
 /// Help texts, once per process.
@@ -234,4 +271,18 @@ fn describe() {
             "1 while the endpoint is active."
         );
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_only_grow() {
+        assert_eq!(growth(0, 10), 10);
+        assert_eq!(growth(10, 25), 15);
+        assert_eq!(growth(25, 25), 0);
+        // Started again from zero: everything since is new.
+        assert_eq!(growth(25, 4), 4);
+    }
 }

@@ -9,9 +9,8 @@ use fulcrum_core::{BoxError, Endpoint};
 use http::header::{CONNECTION, HOST, USER_AGENT};
 use http::{HeaderValue, Request, Uri};
 use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+
+use crate::connection::connect::{connect, Sender};
 
 /// Healthy when `GET path` answers with a status in the expected range
 /// (`200..=399` by default) within the timeout (2 s by default).
@@ -38,6 +37,8 @@ pub struct HttpProbe {
     healthy: RangeInclusive<u16>,
     timeout: Duration,
     host: Option<HeaderValue>,
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<crate::tls::rustls::ClientConfig>>,
 }
 
 impl HttpProbe {
@@ -53,6 +54,8 @@ impl HttpProbe {
             healthy: 200..=399,
             timeout: Duration::from_secs(2),
             host: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -65,6 +68,15 @@ impl HttpProbe {
     /// How long one check may take; slower is unhealthy.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Checks over HTTPS, verifying the certificate for the `Host` the
+    /// check sends (feature `tls`; see
+    /// [`ConnectionConfig::tls`](crate::ConnectionConfig::tls)).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<crate::tls::rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
         self
     }
 
@@ -86,12 +98,30 @@ impl Probe for HttpProbe {
             HeaderValue::from_str(&name).unwrap_or_else(|_| HeaderValue::from_static("localhost"))
         });
         let (path, healthy, timeout) = (self.path.clone(), self.healthy.clone(), self.timeout);
+        #[cfg(feature = "tls")]
+        let tls = match (&self.tls, host.to_str().ok().and_then(|h| h.parse().ok())) {
+            (Some(config), Some(authority)) => Some(crate::connection::TlsTarget::new(
+                config,
+                crate::Protocol::Http1,
+                &authority,
+            )),
+            (Some(_), None) => {
+                let host = host.clone();
+                return Box::pin(async move {
+                    Err(format!("{host:?} cannot name a TLS server; set the probe's host").into())
+                });
+            }
+            (None, _) => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
         Box::pin(async move {
             let check = async {
-                let stream = TcpStream::connect(addr).await?;
-                let (mut sender, connection) =
-                    http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await?;
-                tokio::spawn(connection);
+                let connected =
+                    connect::<Empty<Bytes>>(addr, crate::Protocol::Http1, timeout, tls).await?;
+                let Sender::Http1(mut sender) = connected else {
+                    return Err(BoxError::from("asked for an HTTP/1.1 connection"));
+                };
                 let request = Request::get(path.clone())
                     .header(HOST, host)
                     .header(CONNECTION, "close")

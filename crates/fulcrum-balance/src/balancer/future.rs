@@ -502,10 +502,13 @@ where
     let shared = owner::<S>(&completion);
     completion.unsend();
     completion.not_sent();
+    // Not sent: a retry layer must not count it as an attempt that failed.
+    *this.sent_to = 0;
     *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     *this.moves += 1;
+    let time_left = this.patience.as_ref().map(|p| p.deadline > Instant::now());
     let next = shared
-        .filter(|_| *this.moves <= MAX_MOVES)
+        .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
         .and_then(|shared| {
             pick_another(
                 &shared,

@@ -101,6 +101,15 @@ impl GrpcHealthProbe {
         self
     }
 
+    /// Checks over TLS, verifying the certificate for the logical host, as
+    /// the channel's calls do (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<fulcrum_http::tls::rustls::ClientConfig>) -> Self {
+        self.connection = self.connection.tls(config);
+        self.watches = Arc::default();
+        self
+    }
+
     /// The `:authority` every check sends, instead of the endpoint's name.
     pub fn authority(mut self, authority: &str) -> Result<Self, http::uri::InvalidUri> {
         self.connection = self.connection.authority(authority)?;

@@ -7,6 +7,7 @@ use fulcrum_balance::health::{ConfigError, HealthChecks, OutlierDetection};
 use fulcrum_balance::key::{KeyExtractor, NoKey};
 use fulcrum_balance::pick::{Policy, UnknownPolicy};
 use fulcrum_balance::retry::{Hedging, RetryBudget, RetryConfigError, RetryLayer};
+use fulcrum_balance::subset::{Routed, Subsets};
 use fulcrum_balance::Balancer;
 use fulcrum_core::{BoxError, Endpoint};
 use fulcrum_discovery::TargetError;
@@ -125,6 +126,52 @@ impl<K> Builder<K> {
             hedging: self.hedging,
             budget: self.budget,
         }
+    }
+
+    /// Routes requests to subsets of the endpoints chosen by label: reads
+    /// to replicas, writes to the primary, each subset with a fallback
+    /// (see `fulcrum_balance::subset`). `B` is the request body type the
+    /// client will be built for.
+    ///
+    /// ```no_run
+    /// use bytes::Bytes;
+    /// use fulcrum_balance::subset::{Fallback, Selector, Subset, Subsets};
+    /// use fulcrum_http::Client;
+    /// use http::{Method, Request};
+    /// use http_body_util::Full;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// type Req = Request<Full<Bytes>>;
+    /// let client = Client::builder()
+    ///     .target("10.0.0.1:80;role=primary,10.0.0.2:80;role=replica")?
+    ///     .subsets(
+    ///         Subsets::new()
+    ///             .subset(Subset::new("primary", Selector::label("role", "primary")))
+    ///             .subset(
+    ///                 Subset::new("replicas", Selector::label("role", "replica"))
+    ///                     .fallback(Fallback::subset("primary")),
+    ///             )
+    ///             .route("replicas", |r: &Req| r.method() == Method::GET)
+    ///             .route("primary", |r: &Req| r.method() != Method::GET),
+    ///     )?
+    ///     .build::<Full<Bytes>>();
+    /// # drop(client);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subsets<B>(
+        self,
+        subsets: Subsets<Request<B>>,
+    ) -> Result<Builder<Routed<K, Request<B>>>, ConfigError> {
+        Ok(Builder {
+            balance: self.balance.subsets(subsets)?,
+            connection: self.connection,
+            max_attempts: self.max_attempts,
+            per_try_timeout: self.per_try_timeout,
+            hedging: self.hedging,
+            budget: self.budget,
+        })
     }
 
     /// Every connection setting at once.

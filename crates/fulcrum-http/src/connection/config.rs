@@ -114,7 +114,7 @@ impl ConnectionConfig {
     /// host of the [authority](Self::authority) requests carry, such as
     /// `orders.internal` — which is also the SNI, while the connection goes
     /// to the picked address. ALPN offers `h2` or `http/1.1` to match the
-    /// [protocol](Self::protocol) unless `config` sets its own. A failed
+    /// [protocol](Self::protocol) (replacing what `config` offers). A failed
     /// handshake (an unknown certificate, a name mismatch) is a connect
     /// failure: the request moves to another endpoint.
     ///

@@ -39,7 +39,7 @@
 //! ```
 
 mod config;
-mod connect;
+pub(crate) mod connect;
 mod error;
 mod maker;
 mod pool;

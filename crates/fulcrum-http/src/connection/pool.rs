@@ -67,11 +67,10 @@ where
         let host = HeaderValue::from_str(authority.as_str())
             .expect("an authority is a valid header value");
         #[cfg(feature = "tls")]
-        let tls = config.tls.as_ref().and_then(|tls| {
-            TlsTarget::new(tls, config.protocol, &authority)
-                .map_err(|e| tracing::error!(%addr, error = %e, "TLS disabled for this endpoint"))
-                .ok()
-        });
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|tls| TlsTarget::new(tls, config.protocol, &authority));
         #[cfg(not(feature = "tls"))]
         let tls = None;
         Pool {

@@ -153,6 +153,18 @@ where
         };
         let timeout = pool.config.request_timeout;
         let addr = pool.addr;
+        if req.uri().scheme() == Some(&Scheme::HTTPS) && pool.tls.is_none() {
+            return Box::pin(std::future::ready(Err(format!(
+                "{} asks for https, but this client has no TLS configured (ConnectionConfig::tls, \
+                 feature `tls`); it was not sent in plain text",
+                req.uri()
+            )
+            .into())));
+        }
+        // What the request named itself, restored if it comes back unsent:
+        // the next endpoint must not get this one's `Host`. (Cloning these
+        // shares their bytes.)
+        let named = (req.uri().clone(), req.headers().get(HOST).cloned());
         let sent = match sender {
             Sender::Http1(mut sender) => {
                 to_origin_form(&mut req, &pool);
@@ -176,7 +188,15 @@ where
             // A request the connection never wrote (it closed first) goes
             // back to the balancer, which sends it again.
             response.map_err(|mut e| match e.take_message() {
-                Some(req) => BoxError::from(Unsent::new(req, e.into_error())),
+                Some(mut req) => {
+                    let (uri, host) = named;
+                    *req.uri_mut() = uri;
+                    match host {
+                        Some(host) => req.headers_mut().insert(HOST, host),
+                        None => req.headers_mut().remove(HOST),
+                    };
+                    BoxError::from(Unsent::new(req, e.into_error()))
+                }
                 None => BoxError::from(e.into_error()),
             })
         })

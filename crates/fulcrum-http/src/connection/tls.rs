@@ -41,7 +41,9 @@ pub fn client_config(
 #[derive(Clone)]
 pub(crate) struct TlsTarget {
     connector: TlsConnector,
-    server_name: ServerName<'static>,
+    /// Or why the logical host cannot be one: every connect then fails
+    /// (never a fallback to plain text).
+    server_name: Result<ServerName<'static>, Arc<str>>,
 }
 
 impl TlsTarget {
@@ -51,13 +53,15 @@ impl TlsTarget {
         config: &Arc<ClientConfig>,
         protocol: Protocol,
         authority: &Authority,
-    ) -> Result<Self, String> {
+    ) -> Self {
+        // ALPN is this client's protocol, whatever `config` offered: a
+        // server choosing h2 for an HTTP/1 client breaks the connection.
+        let alpn: &[u8] = match protocol {
+            Protocol::Http1 => b"http/1.1",
+            Protocol::Http2 => b"h2",
+        };
         let mut config = config.clone();
-        if config.alpn_protocols.is_empty() {
-            let alpn: &[u8] = match protocol {
-                Protocol::Http1 => b"http/1.1",
-                Protocol::Http2 => b"h2",
-            };
+        if config.alpn_protocols != [alpn] {
             Arc::make_mut(&mut config).alpn_protocols = vec![alpn.to_vec()];
         }
         let host = authority.host();
@@ -65,16 +69,22 @@ impl TlsTarget {
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
-        let server_name = ServerName::try_from(host.to_owned())
-            .map_err(|e| format!("{host:?} cannot be a TLS server name: {e}"))?;
-        Ok(TlsTarget {
+        let server_name = ServerName::try_from(host.to_owned()).map_err(|e| {
+            Arc::from(format!(
+                "{host:?} cannot be a TLS server name ({e}); set an authority that can"
+            ))
+        });
+        TlsTarget {
             connector: TlsConnector::from(config),
             server_name,
-        })
+        }
     }
 
     /// The TLS handshake on an open TCP connection.
     pub(crate) async fn connect(&self, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
-        self.connector.connect(self.server_name.clone(), tcp).await
+        match &self.server_name {
+            Ok(name) => self.connector.connect(name.clone(), tcp).await,
+            Err(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, why.to_string())),
+        }
     }
 }
