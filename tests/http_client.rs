@@ -393,3 +393,42 @@ async fn bad_uris_and_empty_targets_are_typed_errors() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_retry_after_is_an_overload_without_a_delay() {
+    let ok = Backend::start(Behaviour::Delay(Duration::from_millis(1))).await;
+    let mut shedding = Vec::new();
+    for value in ["soon", "-5", "", "99999999999999999999"] {
+        shedding.push((value, Backend::start(Behaviour::RetryAfter(value)).await));
+    }
+    let endpoints = std::iter::once(Endpoint::new(ok.addr))
+        .chain(shedding.iter().map(|(_, b)| Endpoint::new(b.addr)));
+    let client: Client = Client::builder()
+        .endpoints(endpoints)
+        .policy("round-robin")
+        .unwrap()
+        .build();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = client.get("/").await.expect("answered, not an error");
+        statuses.push(response.status().as_u16());
+        response.into_body().bytes().await.unwrap();
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [200, 429, 429, 429, 429],
+        "the caller sees each answer"
+    );
+    let stats = client.stats();
+    for (value, backend) in &shedding {
+        let e = stats.endpoint(backend.addr).unwrap();
+        assert_eq!(e.overloads, 1, "Retry-After {value:?}: {e:?}");
+        assert_eq!(e.failures, 0, "an overload is not a failure");
+        // A huge delay is capped; anything unreadable cuts nothing.
+        if *value != "99999999999999999999" {
+            assert_eq!(e.overloaded_for_ms, None, "Retry-After {value:?}: {e:?}");
+        }
+        assert_eq!(e.state, fulcrum::EndpointState::Active);
+    }
+}

@@ -44,6 +44,8 @@ pub enum Behaviour {
     Shedding(u32),
     /// Answer 200 with one chunk of body, then reset the connection.
     ResetMidBody,
+    /// Answer 429 with this `Retry-After` value, valid or not.
+    RetryAfter(&'static str),
 }
 
 fn full(text: String) -> http_body_util::combinators::BoxBody<Bytes, Infallible> {
@@ -168,6 +170,11 @@ impl Backend {
                                         .unwrap()
                                 }
                                 Behaviour::Shedding(_) => Response::new(full(addr.to_string())),
+                                Behaviour::RetryAfter(value) => Response::builder()
+                                    .status(StatusCode::TOO_MANY_REQUESTS)
+                                    .header("retry-after", value)
+                                    .body(full("shedding".to_owned()))
+                                    .unwrap(),
                                 Behaviour::Delay(d) => {
                                     tokio::time::sleep(d).await;
                                     Response::new(full(addr.to_string()))

@@ -168,6 +168,11 @@ async fn bad_arguments_exit_2_with_one_line() {
         (vec!["bench", &addr, "--balance-factor", "0.5"], "above 1"),
         (vec!["bench", &addr, "--protocol", "ftp"], "http or grpc"),
         (vec!["bench", &addr, "--path", "no-slash"], "/health"),
+        // clap's own errors, on one line too.
+        (vec!["bench"], "<TARGET>"),
+        (vec!["bench", &addr, "--bogus"], "--bogus"),
+        (vec!["bench", &addr, "--requests", "many"], "many"),
+        (vec!["frob"], "frob"),
     ] {
         let out = fulcrum(&args).await;
         let err = text(&out.stderr);

@@ -210,7 +210,7 @@ fn to_origin_form<B>(req: &mut Request<B>, pool: &Pool<B>) {
         let host = req
             .uri()
             .authority()
-            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+            .and_then(|a| http::HeaderValue::from_str(host_of(a)).ok())
             .unwrap_or_else(|| pool.host.clone());
         req.headers_mut().insert(HOST, host);
     }
@@ -231,7 +231,16 @@ fn to_absolute_form<B>(req: &mut Request<B>, pool: &Pool<B>) {
         Some(host) => host.to_str().ok().and_then(|h| h.parse().ok()),
         None => None,
     }
-    .or_else(|| req.uri().authority().cloned())
+    .or_else(|| {
+        let authority = req.uri().authority()?;
+        let host = host_of(authority);
+        // Credentials in a URI never travel in `:authority` (RFC 9113).
+        if host.len() == authority.as_str().len() {
+            Some(authority.clone())
+        } else {
+            host.parse().ok()
+        }
+    })
     .unwrap_or_else(|| pool.authority.clone());
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
     if parts.scheme.is_none() {
@@ -246,6 +255,13 @@ fn to_absolute_form<B>(req: &mut Request<B>, pool: &Pool<B>) {
         parts.path_and_query = Some(PathAndQuery::from_static("/"));
     }
     *req.uri_mut() = Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"));
+}
+
+/// An authority without its `user:password@` part, if any: credentials in
+/// a URI are never sent as `Host` or `:authority`.
+fn host_of(authority: &http::uri::Authority) -> &str {
+    let text = authority.as_str();
+    text.rsplit_once('@').map_or(text, |(_, host)| host)
 }
 
 #[cfg(test)]
@@ -283,6 +299,10 @@ mod tests {
             .insert(HOST, "named.example".parse().unwrap());
         to_origin_form(&mut req, &pool);
         assert_eq!(req.headers()[HOST], "named.example");
+
+        let mut req = request("http://user:secret@api.example:8080/z");
+        to_origin_form(&mut req, &pool);
+        assert_eq!(req.headers()[HOST], "api.example:8080", "no credentials");
     }
 
     #[test]
@@ -299,5 +319,9 @@ mod tests {
         to_absolute_form(&mut req, &pool);
         assert_eq!(req.uri(), "http://named.example/y");
         assert!(!req.headers().contains_key(HOST));
+
+        let mut req = request("http://user:secret@api.example/z");
+        to_absolute_form(&mut req, &pool);
+        assert_eq!(req.uri(), "http://api.example/z", "no credentials");
     }
 }
