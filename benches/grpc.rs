@@ -44,8 +44,11 @@ async fn server(delay: Duration) -> SocketAddr {
     addr
 }
 
+type Shares = std::collections::HashMap<String, u64>;
+
 /// `n` unary calls from `c` tasks, each with its own clone of `client`.
-async fn drive<T>(label: &str, client: GreeterClient<T>, n: u64, c: usize) -> load::Run
+/// Also returns how many calls each server (by address) answered.
+async fn drive<T>(label: &str, client: GreeterClient<T>, n: u64, c: usize) -> (load::Run, Shares)
 where
     T: tonic::client::GrpcService<tonic::body::Body> + Clone + Send + 'static,
     T::Future: Send,
@@ -61,19 +64,23 @@ where
             let (mut client, next) = (client.clone(), next.clone());
             tokio::spawn(async move {
                 let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-                let (mut ok, mut errors) = (0, 0);
+                let (mut ok, mut errors, mut shares) = (0, 0, Shares::new());
                 while next.fetch_add(1, Ordering::Relaxed) < n {
                     let t = Instant::now();
                     let request = HelloRequest {
                         name: "bench".into(),
                     };
-                    match client.say_hello(request).await {
-                        Ok(_) => ok += 1,
-                        Err(_) => errors += 1,
+                    let call = client.say_hello(request);
+                    match tokio::time::timeout(Duration::from_secs(10), call).await {
+                        Ok(Ok(reply)) => {
+                            ok += 1;
+                            *shares.entry(reply.into_inner().server).or_default() += 1;
+                        }
+                        _ => errors += 1,
                     }
                     latency.saturating_record(t.elapsed().as_micros().max(1) as u64);
                 }
-                (latency, ok, errors)
+                (latency, ok, errors, shares)
             })
         })
         .collect();
@@ -84,14 +91,18 @@ where
         errors: 0,
         elapsed: Duration::ZERO,
     };
+    let mut shares = Shares::new();
     for task in tasks {
-        let (latency, ok, errors) = task.await.unwrap();
+        let (latency, ok, errors, answered) = task.await.unwrap();
         run.latency_us.add(&latency).unwrap();
         run.ok += ok;
         run.errors += errors;
+        for (server, calls) in answered {
+            *shares.entry(server).or_default() += calls;
+        }
     }
     run.elapsed = started.elapsed();
-    run
+    (run, shares)
 }
 
 fn channels(addrs: &[SocketAddr]) -> (fulcrum::grpc::Channel, tonic::transport::Channel) {
@@ -119,7 +130,7 @@ async fn run(n: u64, c: usize) {
     let (ours, theirs) = channels(&fast);
     let (mut ours_rps, mut theirs_rps) = (Vec::new(), Vec::new());
     for round in 0..5 {
-        let run = drive(
+        let (run, _) = drive(
             &format!("fulcrum Channel (ewma) #{round}"),
             GreeterClient::new(ours.clone()),
             n,
@@ -128,7 +139,7 @@ async fn run(n: u64, c: usize) {
         .await;
         load::row(&run, "");
         ours_rps.push(run.rps());
-        let run = drive(
+        let (run, _) = drive(
             &format!("tonic balance_list #{round}"),
             GreeterClient::new(theirs.clone()),
             n,
@@ -147,18 +158,27 @@ async fn run(n: u64, c: usize) {
         server(Duration::from_millis(40)).await,
     ];
     println!("one server at 40 ms, two at 2 ms, {tail_n} calls:");
-    load::header("");
+    load::header("shares %");
     let (ours, theirs) = channels(&one_slow);
-    let slow_ours = drive(
+    // Each server's share of the calls, the slow one last.
+    let shares = |answered: &Shares, run: &load::Run| {
+        let share = |a: &SocketAddr| {
+            let calls = answered.get(&a.to_string()).copied().unwrap_or(0);
+            format!("{:.0}", 100.0 * calls as f64 / run.ok.max(1) as f64)
+        };
+        one_slow.iter().map(share).collect::<Vec<_>>().join("/")
+    };
+    let (slow_ours, answered) = drive(
         "fulcrum Channel (ewma)",
         GreeterClient::new(ours),
         tail_n,
         c,
     )
     .await;
-    load::row(&slow_ours, "");
-    let slow_theirs = drive("tonic balance_list", GreeterClient::new(theirs), tail_n, c).await;
-    load::row(&slow_theirs, "");
+    load::row(&slow_ours, &shares(&answered, &slow_ours));
+    let (slow_theirs, answered) =
+        drive("tonic balance_list", GreeterClient::new(theirs), tail_n, c).await;
+    load::row(&slow_theirs, &shares(&answered, &slow_theirs));
 
     println!();
     let (ours_rps, theirs_rps) = (load::median(ours_rps), load::median(theirs_rps));

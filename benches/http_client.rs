@@ -1,6 +1,6 @@
 //! HTTP throughput: `fulcrum::http::Client` over 3 local backends against
-//! hyper-util's `Client` straight to one of them, the same load, side by
-//! side in one run. What fulcrum adds (discovery, a pick per request, load
+//! hyper-util's `Client` sending to the same 3 in turn (each URI names
+//! one), the same load, side by side in one run. What fulcrum adds (discovery, a pick per request, load
 //! tracked to the end of each body) must cost under 5 % of throughput.
 //!
 //! Run: `cargo bench --bench http_client` (`-- --requests N --concurrency
@@ -49,7 +49,12 @@ async fn run(n: u64, c: usize) {
     let hyper: HyperClient<_, Full<Bytes>> = HyperClient::builder(TokioExecutor::new())
         .pool_max_idle_per_host(64)
         .build_http();
-    let direct = format!("http://{}/", backends[0].addr);
+    // hyper-util has no balancer: it gets the same three backends in turn,
+    // each request's URI naming one.
+    let direct: Vec<String> = backends
+        .iter()
+        .map(|b| format!("http://{}/", b.addr))
+        .collect();
 
     let (mut fulcrum_rps, mut hyper_rps) = (Vec::new(), Vec::new());
     for round in 0..5 {
@@ -67,17 +72,17 @@ async fn run(n: u64, c: usize) {
         .await;
         load::row(&run, "");
         fulcrum_rps.push(run.rps());
-        let uri = direct.clone();
+        let uris = direct.clone();
         let run = load::drive(
-            &format!("hyper-util Client, 1 backend #{round}"),
+            &format!("hyper-util Client, 3 in turn #{round}"),
             tower::service_fn({
                 let hyper = hyper.clone();
                 move |req| hyper.request(req)
             }),
             n,
             c,
-            move |_| {
-                http::Request::get(uri.as_str())
+            move |i| {
+                http::Request::get(uris[i as usize % uris.len()].as_str())
                     .body(Full::<Bytes>::default())
                     .unwrap()
             },

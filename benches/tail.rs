@@ -114,8 +114,10 @@ async fn run(n: u64, c: usize) {
     let run = load::drive("fulcrum ewma + hedge 15ms", hedged, n, c, |_| get("/")).await;
     measure(run, before, &backends);
 
-    // tower 0.5: P2C on PeakEwma (30 ms seed, 10 s decay, as fulcrum),
-    // behind a Buffer so that tasks can share it.
+    // tower 0.5: P2C on PeakEwma with its usual settings (30 ms seed,
+    // 10 s decay: a longer memory than fulcrum's 1 s, which keeps a slow
+    // endpoint's estimate high for longer and favours tower here), behind
+    // a Buffer so that tasks can share it.
     let discover = PeakEwmaDiscover::new(
         ServiceList::new(clients(&backends)),
         Duration::from_millis(30),

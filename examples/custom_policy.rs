@@ -90,9 +90,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gone = servers[0].addr;
     servers[0].kill();
     println!("{gone} stopped; 100 more: {:?}", send(100).await?);
+    let stats = client.stats();
+    let dead = stats.endpoint(gone).expect("still listed");
     println!(
-        "errors seen by the caller: none (new connections to it are refused, which moves \
-         requests without a retry; the one request caught on its open connection was retried)"
+        "errors seen by the caller: none. At {gone}: {} requests never sent (refused \
+         connections move requests without a retry); {} retried elsewhere by the retry layer",
+        dead.not_sent, stats.retries
     );
     Ok(())
 }

@@ -176,7 +176,11 @@ impl Backend {
                                     .body(full("shedding".to_owned()))
                                     .unwrap(),
                                 Behaviour::Delay(d) => {
-                                    tokio::time::sleep(d).await;
+                                    // Even a zero sleep waits for the timer's
+                                    // next 1 ms tick.
+                                    if !d.is_zero() {
+                                        tokio::time::sleep(d).await;
+                                    }
                                     Response::new(full(addr.to_string()))
                                 }
                                 Behaviour::Stream(chunks) => {

@@ -168,7 +168,8 @@ async fn bad_arguments_exit_2_with_one_line() {
         (vec!["bench", &addr, "--balance-factor", "0.5"], "above 1"),
         (vec!["bench", &addr, "--protocol", "ftp"], "http or grpc"),
         (vec!["bench", &addr, "--path", "no-slash"], "/health"),
-        // clap's own errors, on one line too.
+        // clap's own errors, on one line too (a bare `fulcrum` prints the
+        // help instead; see below).
         (vec!["bench"], "<TARGET>"),
         (vec!["bench", &addr, "--bogus"], "--bogus"),
         (vec!["bench", &addr, "--requests", "many"], "many"),
@@ -230,4 +231,17 @@ async fn demo_json_and_plot() {
     let _ = std::fs::remove_file(&plot);
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(svg.matches("<polyline").count(), runs.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_is_not_an_error_and_a_bare_fulcrum_shows_it() {
+    let out = fulcrum(&["--help"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("bench"), "{}", text(&out.stdout));
+    let out = fulcrum(&["bench", "--help"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("--grpc-method"));
+    let out = fulcrum(&[]).await;
+    assert_eq!(out.status.code(), Some(2), "no command is a usage error");
+    assert!(text(&out.stderr).contains("Usage: fulcrum <COMMAND>"));
 }
