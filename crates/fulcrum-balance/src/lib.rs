@@ -16,7 +16,7 @@
 //! driver (`balancer/driver/members.rs`), which endpoints serve is decided
 //! in `balancer/driver/hosts.rs`; an endpoint is taken out of service in
 //! `slot/mod.rs` (`take_out_of_service`), from a failed readiness check
-//! (`balancer/future.rs`) or a refused connection
+//! (`balancer/future/moves.rs`) or a refused connection
 //! (`classify/completion.rs`), and re-admitted by the driver
 //! (`balancer/driver/mod.rs`); load is recorded by the request's
 //! [`Completion`].

@@ -2,18 +2,19 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use fulcrum_core::{BoxError, Unsent};
 use pin_project_lite::pin_project;
+
+mod moves;
+
+use moves::{not_ready, send_again};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::error::Error;
-use super::shared::Shared;
 use super::snapshot::{Check, Picked};
 use super::wait::{later, OwnWait};
 use crate::classify::{Classify, Completion};
@@ -103,9 +104,6 @@ where
             .finish()
     }
 }
-
-/// A request whose endpoint fails readiness moves at most this many times.
-const MAX_MOVES: u32 = 3;
 
 impl<S, Req, C> ResponseFuture<S, Req, C>
 where
@@ -212,32 +210,6 @@ where
             avoid: None,
             sent_to: 0,
         }
-    }
-}
-
-/// The balancer a request's endpoint belongs to, if it still exists.
-fn owner<S: Send + Sync + 'static>(completion: &Completion) -> Option<Arc<Shared<S>>> {
-    completion
-        .slot()
-        .owner
-        .upgrade()?
-        .downcast::<Shared<S>>()
-        .ok()
-}
-
-/// Another active endpoint from the balancer's current snapshot.
-fn pick_another<S: Clone>(
-    shared: &Shared<S>,
-    seed: u64,
-    key: Option<u64>,
-    subset: Option<SubsetId>,
-    avoid: Option<&Tried>,
-) -> Option<Picked<S>> {
-    let snap = shared.snapshot.load();
-    let mut rng = fastrand::Rng::with_seed(seed);
-    match avoid {
-        Some(tried) => snap.choose_avoiding(&mut rng, key, subset, tried),
-        None => snap.choose(&mut rng, key, subset),
     }
 }
 
@@ -403,138 +375,6 @@ where
         return None;
     }
     Some(format!("not ready within {share:?}").into())
-}
-
-/// The chosen service failed readiness (or ran out of patience): the
-/// request was not sent. The endpoint goes out of service, and the request
-/// to another endpoint (`Ready`) or to `Failed`.
-#[cold]
-#[inline(never)]
-fn not_ready<S, Req, C>(this: &mut FutureProj<'_, S, Req, C>, failure: BoxError)
-where
-    S: Service<Req> + Clone + Send + Sync + 'static,
-{
-    let Some(completion) = this.completion.take() else {
-        this.state.set(State::Failed {
-            error: Some(Error::DriverStopped),
-        });
-        return;
-    };
-    let req = match this.state.as_mut().project() {
-        StateProj::Ready { req, .. } => req.take(),
-        _ => None,
-    };
-    let slot = completion.slot().clone();
-    let endpoint = slot.endpoint.addr();
-    let generation = completion.generation();
-    slot.failures.fetch_add(1, Ordering::Relaxed);
-    slot.not_sent.fetch_add(1, Ordering::Relaxed);
-    slot.take_out_of_service(generation);
-    let shared = owner::<S>(&completion);
-    completion.not_sent();
-    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    *this.moves += 1;
-    let now = Instant::now();
-    let time_left = this.patience.as_ref().map(|p| p.deadline > now);
-    let next = shared
-        .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
-        .and_then(|shared| {
-            pick_another(
-                &shared,
-                *this.seed,
-                *this.key,
-                *this.subset,
-                this.avoid.as_deref(),
-            )
-        });
-    match (next, req) {
-        // Another endpoint, or this one made afresh.
-        (Some(picked), Some(req))
-            if picked.slot.endpoint.addr() != endpoint || picked.generation != generation =>
-        {
-            if let Some(p) = this.patience.as_mut() {
-                let next = later(now, p.share).min(p.deadline);
-                if let Some(timer) = p.timer.as_mut() {
-                    timer.as_mut().reset(next);
-                }
-            }
-            *this.completion = Some(Completion::begin(
-                picked.slot,
-                picked.generation,
-                fulcrum_core::time::now(),
-                picked.counts_total,
-            ));
-            this.state.set(State::Ready {
-                svc: picked.service,
-                req: Some(req),
-            });
-        }
-        _ => {
-            let error = Error::NotReady {
-                endpoint,
-                source: failure,
-            };
-            this.state.set(State::Failed { error: Some(error) });
-        }
-    }
-}
-
-/// The endpoint's service gave the request back, never sent (its
-/// connection closed first): it goes out again, to an endpoint picked
-/// afresh (this one, reconnected, or another), without a retry and
-/// without a mark against the endpoint. Counted in `not_sent`, and in
-/// the request's moves.
-#[cold]
-#[inline(never)]
-fn send_again<S, Req, C>(this: &mut FutureProj<'_, S, Req, C>, unsent: Unsent<Req>)
-where
-    S: Service<Req> + Clone + Send + Sync + 'static,
-{
-    let (req, source) = unsent.into_parts();
-    let Some(mut completion) = this.completion.take() else {
-        this.state.set(State::Failed {
-            error: Some(Error::DriverStopped),
-        });
-        return;
-    };
-    let endpoint = completion.endpoint().addr();
-    completion.slot().not_sent.fetch_add(1, Ordering::Relaxed);
-    let shared = owner::<S>(&completion);
-    completion.unsend();
-    completion.not_sent();
-    // Not sent: a retry layer must not count it as an attempt that failed.
-    *this.sent_to = 0;
-    *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    *this.moves += 1;
-    let time_left = this.patience.as_ref().map(|p| p.deadline > Instant::now());
-    let next = shared
-        .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
-        .and_then(|shared| {
-            pick_another(
-                &shared,
-                *this.seed,
-                *this.key,
-                *this.subset,
-                this.avoid.as_deref(),
-            )
-        });
-    match (next, req) {
-        (Some(picked), Some(req)) => {
-            *this.completion = Some(Completion::begin(
-                picked.slot,
-                picked.generation,
-                fulcrum_core::time::now(),
-                picked.counts_total,
-            ));
-            this.state.set(State::Ready {
-                svc: picked.service,
-                req: Some(req),
-            });
-        }
-        _ => this.state.set(State::Failed {
-            error: Some(Error::NotReady { endpoint, source }),
-        }),
-    }
 }
 
 /// How long one endpoint may keep a request waiting for readiness: a third
