@@ -94,7 +94,10 @@ async fn a_thousand_endpoints_warm_up_fast_without_stalling_and_agree() {
             warm < Duration::from_secs(1),
             "{policy}: ready_all took {warm:?}"
         );
-        assert!(late <= 50, "{policy}: a 1 ms timer fired {late} ms late");
+        // The regression stalled it for 4.8 s. Scheduling alone, with the
+        // rebuild busy on the blocking pool of a loaded 2-core machine, has
+        // delayed it by 126 ms: the bound tells one from the other.
+        assert!(late <= 300, "{policy}: a 1 ms timer fired {late} ms late");
         // One set, one publish per batch: far fewer than one per endpoint.
         assert!(
             a.stats().version < 100,
