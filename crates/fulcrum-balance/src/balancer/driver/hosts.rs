@@ -13,6 +13,8 @@ pub(crate) struct Host {
     /// Disabled by its manager: not part of its tier at all (it neither
     /// serves nor counts against the tier's health).
     pub(crate) disabled: bool,
+    /// It starts unhealthy and has not had its first probe yet.
+    pub(crate) awaits_probe: bool,
 }
 
 /// The endpoints that serve, with their effective weights (always ≥ 1),
@@ -93,7 +95,15 @@ fn serving_enabled(hosts: &[Host], panic_threshold: f64) -> Serving {
         })
         .collect();
     let healthy = raw.iter().sum::<f64>().min(1.0);
-    if healthy == 0.0 || healthy < panic_threshold / 100.0 {
+    // While some endpoint still awaits its first probe, the set is warming
+    // up, not failing: no panic (it would send requests to the endpoints
+    // whose probe already failed, when the others may pass a moment later).
+    // The healthy ones serve, or nothing does yet.
+    let warming = hosts.iter().any(|h| h.awaits_probe);
+    if healthy == 0.0 && warming {
+        return Serving::default();
+    }
+    if !warming && (healthy == 0.0 || healthy < panic_threshold / 100.0) {
         return in_panic(hosts);
     }
     let health: Vec<f64> = raw
@@ -186,6 +196,7 @@ mod tests {
             available,
             healthy: true,
             disabled: false,
+            awaits_probe: false,
         }
     }
 
@@ -252,6 +263,29 @@ mod tests {
         let hosts = [host(0, 1, true), host(0, 1, false), ejected(0)];
         let s = super::serving(&hosts, 50.0);
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1), (2, 1)], true));
+    }
+
+    #[test]
+    fn no_panic_while_endpoints_await_their_first_probe() {
+        let failed = Host {
+            healthy: false,
+            ..host(0, 1, true)
+        };
+        let pending = Host {
+            awaits_probe: true,
+            ..host(0, 1, false)
+        };
+        // Only a failed probe so far: nothing serves yet (requests wait).
+        let s = super::serving(&[failed, pending, pending], 50.0);
+        assert!(s.endpoints.is_empty() && !s.panic, "{s:?}");
+        // One passed, one failed, one pending: the one that passed serves.
+        let s = super::serving(&[host(0, 1, true), failed, pending], 50.0);
+        assert_eq!(s.endpoints, vec![(0, 1)]);
+        assert!(!s.panic);
+        // Every first probe done, all failed: panic serves them all.
+        let s = super::serving(&[failed, failed], 50.0);
+        assert!(s.panic);
+        assert_eq!(s.endpoints.len(), 2);
     }
 
     #[test]

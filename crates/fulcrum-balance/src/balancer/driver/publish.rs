@@ -140,6 +140,7 @@ where
                         ),
                     healthy: m.is_healthy(),
                     disabled: o.disabled,
+                    awaits_probe: m.verdict.awaits_first_probe(),
                 }
             })
             .collect();
