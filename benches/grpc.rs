@@ -22,13 +22,7 @@ use hdrhistogram::Histogram;
 use tokio_stream::wrappers::TcpListenerStream;
 
 fn main() {
-    let (n, c) = load::args(20_000, 16);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run(n, c));
+    load::main(20_000, 16, run);
 }
 
 /// A tonic server of the demo greeter answering after `delay`.

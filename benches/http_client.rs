@@ -21,13 +21,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 
 fn main() {
-    let (n, c) = load::args(40_000, 16);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run(n, c));
+    load::main(40_000, 16, run);
 }
 
 async fn run(n: u64, c: usize) {

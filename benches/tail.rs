@@ -33,13 +33,7 @@ const FAST: Duration = Duration::from_millis(5);
 const SLOW: Duration = Duration::from_millis(100);
 
 fn main() {
-    let (n, c) = load::args(20_000, 32);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run(n, c));
+    load::main(20_000, 32, run);
 }
 
 fn fulcrum_lb(

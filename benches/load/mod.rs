@@ -31,6 +31,21 @@ impl Run {
     }
 }
 
+/// Runs `run(requests, concurrency)` on a 2-thread runtime, with the
+/// load from the bench's arguments, else the defaults.
+pub fn main<F>(requests: u64, concurrency: usize, run: impl FnOnce(u64, usize) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (n, c) = args(requests, concurrency);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(run(n, c));
+}
+
 /// `--requests N --concurrency C` from the bench's arguments, else the
 /// defaults.
 pub fn args(requests: u64, concurrency: usize) -> (u64, usize) {

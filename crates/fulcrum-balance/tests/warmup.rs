@@ -39,7 +39,10 @@ async fn two_equal_endpoints_share_sequential_calls_under_ewma() {
     }
     let (a, b) = (farm.hits(0), farm.hits(1));
     eprintln!("ewma, two equal endpoints, 1000 sequential calls: {a} / {b}");
-    assert!(a >= 250 && b >= 250, "{a} / {b}");
+    // The regression gave one of them nothing. Sequential calls leave
+    // nothing in flight, so latency noise alone splits them: 143 / 857 was
+    // seen on a loaded 2-core machine, 500 / 500 on a quiet one.
+    assert!(a >= 100 && b >= 100, "{a} / {b}");
 }
 
 /// Regression: an endpoint added to a warmed set of three got 0 of 40,000.

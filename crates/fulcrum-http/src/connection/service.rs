@@ -161,10 +161,7 @@ where
             )
             .into())));
         }
-        // What the request named itself, restored if it comes back unsent:
-        // the next endpoint must not get this one's `Host`. (Cloning these
-        // shares their bytes.)
-        let named = (req.uri().clone(), req.headers().get(HOST).cloned());
+        let named = Named::of(&req);
         let sent = match sender {
             Sender::Http1(mut sender) => {
                 to_origin_form(&mut req, &pool);
@@ -189,17 +186,48 @@ where
             // back to the balancer, which sends it again.
             response.map_err(|mut e| match e.take_message() {
                 Some(mut req) => {
-                    let (uri, host) = named;
-                    *req.uri_mut() = uri;
-                    match host {
-                        Some(host) => req.headers_mut().insert(HOST, host),
-                        None => req.headers_mut().remove(HOST),
-                    };
+                    named.restore(&mut req);
                     BoxError::from(Unsent::new(req, e.into_error()))
                 }
                 None => BoxError::from(e.into_error()),
             })
         })
+    }
+}
+
+/// What a request named itself before it was addressed to an endpoint,
+/// restored if it comes back unsent: the next endpoint must not get this
+/// one's `Host`. In the common case (a path, no `Host`) nothing is copied.
+struct Named {
+    /// The URI, if it named a scheme or an authority; a path is kept by
+    /// the request itself.
+    absolute: Option<Uri>,
+    host: Option<http::HeaderValue>,
+}
+
+impl Named {
+    fn of<B>(req: &Request<B>) -> Self {
+        let uri = req.uri();
+        Named {
+            absolute: (uri.scheme().is_some() || uri.authority().is_some()).then(|| uri.clone()),
+            host: req.headers().get(HOST).cloned(),
+        }
+    }
+
+    fn restore<B>(self, req: &mut Request<B>) {
+        *req.uri_mut() = match self.absolute {
+            Some(uri) => uri,
+            None => Uri::from(
+                req.uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            ),
+        };
+        match self.host {
+            Some(host) => req.headers_mut().insert(HOST, host),
+            None => req.headers_mut().remove(HOST),
+        };
     }
 }
 
@@ -303,6 +331,30 @@ mod tests {
         let mut req = request("http://user:secret@api.example:8080/z");
         to_origin_form(&mut req, &pool);
         assert_eq!(req.headers()[HOST], "api.example:8080", "no credentials");
+    }
+
+    #[test]
+    fn a_request_given_back_names_itself_again() {
+        let pool = pool();
+        for uri in ["/orders?id=1", "http://api.example/x"] {
+            for host in [None, Some("named.example")] {
+                let fresh = || {
+                    let mut req = request(uri);
+                    if let Some(host) = host {
+                        req.headers_mut().insert(HOST, host.parse().unwrap());
+                    }
+                    req
+                };
+                for form in [to_origin_form::<_>, to_absolute_form::<_>] {
+                    let mut req = fresh();
+                    let named = Named::of(&req);
+                    form(&mut req, &pool);
+                    named.restore(&mut req);
+                    assert_eq!(req.uri(), fresh().uri(), "{uri} {host:?}");
+                    assert_eq!(req.headers().get(HOST), fresh().headers().get(HOST));
+                }
+            }
+        }
     }
 
     #[test]
