@@ -57,6 +57,8 @@ pub(crate) struct Settings {
     pub(crate) seed: Option<u64>,
     pub(crate) outliers: OutlierDetection,
     pub(crate) panic_threshold: f64,
+    /// How much a tier's healthy share is trusted to carry (≥ 1).
+    pub(crate) overprovisioning: f64,
     pub(crate) checks: Option<HealthChecks>,
     pub(crate) slow_start: Option<SlowStart>,
     /// Checked subsets (see [`crate::subset`]); empty without.
@@ -81,6 +83,7 @@ impl Default for Settings {
             seed: None,
             outliers: OutlierDetection::default(),
             panic_threshold: 50.0,
+            overprovisioning: 1.4,
             checks: None,
             slow_start: None,
             subsets: Arc::new([]),

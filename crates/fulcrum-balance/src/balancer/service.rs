@@ -7,15 +7,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::cache::Cache;
-use arc_swap::ArcSwap;
 use fulcrum_core::BoxError;
 use tower_service::Service;
 
 use super::error::Error;
-use super::future::ResponseFuture;
-use super::shared::Shared;
-use super::snapshot::Snapshot;
+use super::future::{ResponseFuture, Routing};
+use super::shared::{Current, Shared};
 use super::wait::{self, OwnWait};
 use super::Builder;
 use crate::classify::{Classify, DefaultClassify, UNTIMED};
@@ -30,15 +27,13 @@ use crate::stats::{Counts, Stats};
 /// extractor and `C` the classifier set on the builder.
 ///
 /// Each clone caches the snapshot it last used, to check it is current
-/// with one relaxed load. An idle clone therefore keeps that snapshot, and
+/// with one atomic load. An idle clone therefore keeps that snapshot, and
 /// the services of endpoints removed since, until its next request; drop
 /// clones you no longer use.
 pub struct Balancer<S, K = NoKey, C = DefaultClassify> {
     shared: Arc<Shared<S>>,
-    /// This clone's view of the snapshot: checking it is current costs one
-    /// relaxed atomic load, where a fresh `ArcSwap` load costs a fence.
-    /// (An idle clone keeps the snapshot it last used until its next call.)
-    snapshot: Cache<SnapshotRef<S>, Arc<Snapshot<S>>>,
+    /// This clone's copy of the current snapshot.
+    snapshot: Current<S>,
     id: u64,
     rng: fastrand::Rng,
     waiting: Option<wait::Waiting>,
@@ -55,16 +50,6 @@ pub struct Balancer<S, K = NoKey, C = DefaultClassify> {
 
 /// For policies that do not read latency, one request in this many is timed.
 const UNTIMED_STRIDE: u32 = 16;
-
-/// Lets an `arc_swap::Cache` reach the snapshot through the shared state.
-struct SnapshotRef<S>(Arc<Shared<S>>);
-
-impl<S> std::ops::Deref for SnapshotRef<S> {
-    type Target = ArcSwap<Snapshot<S>>;
-    fn deref(&self) -> &Self::Target {
-        &self.0.snapshot
-    }
-}
 
 impl Balancer<()> {
     /// Starts configuring a balancer; see [`Builder`].
@@ -116,7 +101,7 @@ impl<S, K, C> Balancer<S, K, C> {
         let (id, rng) = shared.new_id();
         let time_all = shared.time_all;
         Balancer {
-            snapshot: Cache::new(SnapshotRef(shared.clone())),
+            snapshot: Current::new(&shared),
             shared,
             id,
             rng,
@@ -206,7 +191,7 @@ impl<S, K, C> Balancer<S, K, C> {
             ..
         } = self;
         let since = std::task::ready!(wait::poll_wait(shared, *id, waiting, cx, || {
-            snapshot.load().check(&shared.control)
+            snapshot.load(shared).check(&shared.control)
         }))?;
         self.waited_since = since;
         Poll::Ready(Ok(()))
@@ -252,7 +237,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         // The fast path: not waiting, and something to pick.
         if self.waiting.is_none() {
-            let snap = self.snapshot.load();
+            let snap = self.snapshot.load(&self.shared);
             if snap.ready.len() > self.shared.control.down_in(snap.version) && !snap.stopped {
                 return Poll::Ready(Ok(()));
             }
@@ -304,14 +289,17 @@ impl<S, K, C> Balancer<S, K, C> {
                 )
             }
         };
-        let snap = self.snapshot.load();
+        let snap = self.snapshot.load(&self.shared);
+        // An index, not a `Picked`: the future takes what it needs from the
+        // snapshot directly, without an intermediate copy.
         let picked = match tried {
-            None => snap.choose(&mut self.rng, key, subset),
-            Some(tried) => snap.choose_avoiding(&mut self.rng, key, subset, tried),
+            None => snap.choose_index(&mut self.rng, key, subset),
+            Some(tried) => snap.choose_index_avoiding(&mut self.rng, key, subset, tried),
         };
-        let future = match picked {
-            Some(picked) => {
-                let start = match picked.now {
+        let routing = Routing { key, subset, tried };
+        match picked {
+            Some((i, now)) => {
+                let start = match now {
                     Some(now) => now,
                     None if self.time_all => fulcrum_core::time::now(),
                     None => {
@@ -324,12 +312,12 @@ impl<S, K, C> Balancer<S, K, C> {
                     }
                 };
                 ResponseFuture::dispatch(
-                    picked,
+                    (snap, i),
                     req,
                     start,
                     self.classify.clone(),
                     self.rng.u64(..),
-                    (key, subset),
+                    routing,
                     waited_since,
                 )
             }
@@ -338,19 +326,8 @@ impl<S, K, C> Balancer<S, K, C> {
                 // was not called). The request waits for an endpoint, as
                 // `poll_ready` would have, instead of failing.
                 let wait = OwnWait::new(self.shared.clone(), waited_since);
-                ResponseFuture::waiting(
-                    req,
-                    wait,
-                    self.classify.clone(),
-                    self.rng.u64(..),
-                    key,
-                    subset,
-                )
+                ResponseFuture::waiting(req, wait, self.classify.clone(), self.rng.u64(..), routing)
             }
-        };
-        match tried {
-            None => future,
-            Some(tried) => future.avoiding(tried),
         }
     }
 }

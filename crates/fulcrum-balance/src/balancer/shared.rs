@@ -40,7 +40,12 @@ impl RetryCounts {
 pub(crate) type DriverFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub(crate) struct Shared<S> {
+    /// The current snapshot. Replace it with [`publish`](Self::publish)
+    /// only: handles notice a new one by `published`.
     pub(crate) snapshot: ArcSwap<Snapshot<S>>,
+    /// Counts the snapshots published: a handle checks its cached snapshot
+    /// is current with one load of it.
+    published: AtomicU64,
     pub(crate) control: Arc<Control>,
     pub(crate) target: Arc<str>,
     pub(crate) policy_name: String,
@@ -65,6 +70,20 @@ pub(crate) struct Shared<S> {
 }
 
 impl<S> Shared<S> {
+    /// Makes `snapshot` the one requests pick from.
+    pub(crate) fn publish(&self, snapshot: Snapshot<S>) {
+        self.snapshot.store(Arc::new(snapshot));
+        // After the store: a handle that sees the new count loads a
+        // snapshot at least this new.
+        self.published.fetch_add(1, Ordering::Release);
+    }
+
+    /// How many snapshots have been published (see [`Current`]).
+    #[inline]
+    pub(crate) fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
+    }
+
     /// A point-in-time view of every endpoint: state, load, counters.
     pub(crate) fn stats(&self) -> Stats {
         let snap = self.snapshot.load();
@@ -127,6 +146,7 @@ impl<S> Shared<S> {
     ) -> Self {
         Shared {
             snapshot: ArcSwap::from_pointee(Snapshot::initial()),
+            published: AtomicU64::new(0),
             control,
             target: target.into(),
             policy_name: policy_name.to_owned(),
@@ -213,4 +233,41 @@ impl<S> Shared<S> {
 
 fn read_counter(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
+}
+
+/// A handle's copy of the current snapshot. Checking it is current costs
+/// one load of the publish count, where an `ArcSwap` load costs a fence
+/// (and `arc_swap::Cache` an out-of-line call). An idle handle keeps the
+/// snapshot it last used, and the services of endpoints removed since,
+/// until its next request.
+pub(crate) struct Current<S> {
+    seen: u64,
+    snapshot: Arc<Snapshot<S>>,
+}
+
+impl<S> Current<S> {
+    pub(crate) fn new(shared: &Shared<S>) -> Self {
+        let seen = shared.published();
+        Current {
+            seen,
+            snapshot: shared.snapshot.load_full(),
+        }
+    }
+
+    /// The current snapshot.
+    #[inline]
+    pub(crate) fn load(&mut self, shared: &Shared<S>) -> &Arc<Snapshot<S>> {
+        let published = shared.published();
+        if published != self.seen {
+            self.refresh(shared, published);
+        }
+        &self.snapshot
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refresh(&mut self, shared: &Shared<S>, published: u64) {
+        self.snapshot = shared.snapshot.load_full();
+        self.seen = published;
+    }
 }

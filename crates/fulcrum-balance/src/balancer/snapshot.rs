@@ -326,8 +326,21 @@ impl<S: Clone> Snapshot<S> {
         subset: Option<SubsetId>,
         tried: &Tried,
     ) -> Option<Picked<S>> {
+        let (i, now) = self.choose_index_avoiding(rng, key, subset, tried)?;
+        Some(self.picked(i, now))
+    }
+
+    /// [`choose_avoiding`](Self::choose_avoiding), as the endpoint's index
+    /// in `ready` and the picker's clock reading.
+    pub(crate) fn choose_index_avoiding(
+        &self,
+        rng: &mut fastrand::Rng,
+        key: Option<u64>,
+        subset: Option<SubsetId>,
+        tried: &Tried,
+    ) -> Option<(usize, Option<u64>)> {
         if tried.is_empty() {
-            return self.choose(rng, key, subset);
+            return self.choose_index(rng, key, subset);
         }
         let fresh = |i: usize| !tried.contains(self.ready[i].addr_hash);
         let mut first = None;
@@ -335,7 +348,7 @@ impl<S: Clone> Snapshot<S> {
             let key = key.map(|k| if attempt == 0 { k } else { mix64(k ^ attempt) });
             let (i, now) = self.choose_index(rng, key, subset)?;
             if fresh(i) {
-                return Some(self.picked(i, now));
+                return Some((i, now));
             }
             first.get_or_insert((i, now));
         }
@@ -355,9 +368,7 @@ impl<S: Clone> Snapshot<S> {
                 (0..n).map(|k| view.global((start + k) % n)).find(open)
             }
         };
-        found
-            .map(|i| self.picked(i, None))
-            .or_else(|| first.map(|(i, now)| self.picked(i, now)))
+        found.map(|i| (i, None)).or(first)
     }
 }
 

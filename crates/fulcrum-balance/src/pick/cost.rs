@@ -35,12 +35,25 @@ pub(crate) fn pending_le(loads: &Loads<'_>, a: usize, b: usize) -> bool {
 /// from `start` so that ties are shared.
 pub(crate) fn least_loaded(loads: &Loads<'_>, start: usize) -> Option<usize> {
     let n = loads.len();
-    let mut best: Option<usize> = None;
-    for k in 0..n {
-        let i = (start + k) % n;
-        if loads.is_active(i) && best.is_none_or(|b| !pending_le(loads, b, i)) {
-            best = Some(i);
+    let start = start.min(n);
+    // The best so far as `(index, in_flight + 1, weight)`: each endpoint's
+    // load is read once per scan.
+    let mut best: Option<(usize, u64, u64)> = None;
+    let mut consider = |i: usize| {
+        if !loads.is_active(i) {
+            return;
         }
-    }
-    best
+        let (c, w) = (
+            u64::from(loads.in_flight(i)) + 1,
+            u64::from(loads.weight(i)),
+        );
+        // `i` wins unless the best is at most as loaded per unit of weight.
+        if best.is_none_or(|(_, bc, bw)| bc * w > c * bw) {
+            best = Some((i, c, w));
+        }
+    };
+    // From `start` to the end, then from 0: no division per endpoint.
+    (start..n).for_each(&mut consider);
+    (0..start).for_each(&mut consider);
+    best.map(|(i, _, _)| i)
 }

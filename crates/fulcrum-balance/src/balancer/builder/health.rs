@@ -39,6 +39,37 @@ impl<K, C> Builder<K, C> {
         Ok(self)
     }
 
+    /// The overprovisioning factor (1.4 by default, Envoy's): a tier's
+    /// healthy share, times this, is the share of requests it keeps; the
+    /// rest spills over to the next tier (SRV priority, backup endpoints).
+    /// At 1.4 a tier keeps all its traffic down to 1 / 1.4 ≈ 72 % healthy;
+    /// at 1.0 it keeps exactly its healthy share, so a backup tier takes
+    /// traffic as soon as a primary is lost. Below 1 a fully healthy tier
+    /// would spill over, so that is an error, as is a value that is not a
+    /// number.
+    ///
+    /// ```
+    /// use fulcrum_balance::Balancer;
+    ///
+    /// let builder = Balancer::builder().overprovisioning_factor(1.0).unwrap();
+    /// let err = Balancer::builder().overprovisioning_factor(0.8).unwrap_err();
+    /// assert_eq!(err.setting(), "overprovisioning factor");
+    /// # drop(builder);
+    /// ```
+    pub fn overprovisioning_factor(mut self, factor: f64) -> Result<Self, ConfigError> {
+        if !(factor.is_finite() && factor >= 1.0) {
+            return Err(ConfigError::invalid(
+                "overprovisioning factor",
+                format!(
+                    "{factor} is not a number of at least 1 (1.4 by default; 1.0 keeps exactly \
+                     a tier's healthy share)"
+                ),
+            ));
+        }
+        self.settings.overprovisioning = factor;
+        Ok(self)
+    }
+
     /// Active health checks: the driver probes every endpoint on an
     /// interval and holds out those whose probe fails ([`HealthChecks`];
     /// off by default). Settings that cannot work are an error here.

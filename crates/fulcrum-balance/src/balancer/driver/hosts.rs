@@ -32,10 +32,25 @@ pub(crate) struct Serving {
     pub(crate) panic: bool,
 }
 
-/// How much a tier's healthy share is trusted to carry: a tier with
-/// 1 / 1.4 ≈ 71 % of its endpoints healthy still takes all the traffic
-/// (Envoy's overprovisioning factor).
-pub(crate) const OVERPROVISIONING: f64 = 1.4;
+/// The settings the selection reads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Thresholds {
+    /// Below this share of healthy endpoints (percent), panic mode.
+    pub(crate) panic: f64,
+    /// How much a tier's healthy share is trusted to carry (Envoy's
+    /// overprovisioning factor): at 1.4, a tier with 1 / 1.4 ≈ 71 % of its
+    /// endpoints healthy still takes all the traffic.
+    pub(crate) overprovisioning: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            panic: 50.0,
+            overprovisioning: 1.4,
+        }
+    }
+}
 
 /// A tier's share of requests is counted in millionths.
 const WHOLE: u32 = 1_000_000;
@@ -44,15 +59,16 @@ const WHOLE: u32 = 1_000_000;
 ///
 /// * **Tiers** (SRV priority, backup endpoints): each tier's health is the
 ///   share of its endpoints that are available and healthy, times
-///   [`OVERPROVISIONING`], capped at 100 %. The most preferred tier takes
+///   the overprovisioning factor (1.4 by default), capped at 100 %. The most preferred tier takes
 ///   that share of requests, the next tier the share of the rest its own
 ///   health covers, and so on (Envoy's priority load); when the tiers'
 ///   health adds up to less than 100 %, their shares are scaled up to
-///   cover all requests. A tier at ≥ 72 % healthy keeps all the traffic;
-///   at 50 %, 70 % stays and 30 % spills to the next tier; when it
-///   recovers, the traffic returns.
+///   cover all requests. At 1.4, a tier at ≥ 72 % healthy keeps all the
+///   traffic; at 50 %, 70 % stays and 30 % spills to the next tier; when
+///   it recovers, the traffic returns. At 1.0 a tier keeps exactly its
+///   healthy share.
 /// * **Panic**: when the healthy share of the set (the tiers' raw shares
-///   added up, capped at 100 %) is below `panic_threshold` percent, or no
+///   added up, capped at 100 %) is below the panic threshold, or no
 ///   endpoint is healthy, the most preferred tier with an available
 ///   endpoint serves alone, with every available endpoint, healthy or not
 ///   (Envoy's panic mode: better to try an ejected endpoint than to bury
@@ -60,7 +76,7 @@ const WHOLE: u32 = 1_000_000;
 /// * In a tier, the ones of positive weight; weight 0 marks a standby,
 ///   which serves (at weight 1) only when no endpoint of positive weight
 ///   of its tier would.
-pub(crate) fn serving(hosts: &[Host], panic_threshold: f64) -> Serving {
+pub(crate) fn serving(hosts: &[Host], thresholds: &Thresholds) -> Serving {
     let enabled: Vec<(usize, Host)> = hosts
         .iter()
         .copied()
@@ -69,7 +85,7 @@ pub(crate) fn serving(hosts: &[Host], panic_threshold: f64) -> Serving {
         .collect();
     let mut serving = serving_enabled(
         &enabled.iter().map(|&(_, h)| h).collect::<Vec<_>>(),
-        panic_threshold,
+        thresholds,
     );
     for e in &mut serving.endpoints {
         e.0 = enabled[e.0].0;
@@ -81,7 +97,7 @@ fn good(h: &Host) -> bool {
     h.available && h.healthy
 }
 
-fn serving_enabled(hosts: &[Host], panic_threshold: f64) -> Serving {
+fn serving_enabled(hosts: &[Host], thresholds: &Thresholds) -> Serving {
     let mut priorities: Vec<u32> = hosts.iter().map(|h| h.priority).collect();
     priorities.sort_unstable();
     priorities.dedup();
@@ -103,12 +119,12 @@ fn serving_enabled(hosts: &[Host], panic_threshold: f64) -> Serving {
     if healthy == 0.0 && warming {
         return Serving::default();
     }
-    if !warming && (healthy == 0.0 || healthy < panic_threshold / 100.0) {
+    if !warming && (healthy == 0.0 || healthy < thresholds.panic / 100.0) {
         return in_panic(hosts);
     }
     let health: Vec<f64> = raw
         .iter()
-        .map(|r| (r * OVERPROVISIONING).min(1.0))
+        .map(|r| (r * thresholds.overprovisioning).min(1.0))
         .collect();
     let total_health: f64 = health.iter().sum();
     let mut left = 1.0f64;
@@ -189,6 +205,13 @@ fn tier_endpoints(
 mod tests {
     use super::*;
 
+    fn panic_at(panic: f64) -> Thresholds {
+        Thresholds {
+            panic,
+            ..Thresholds::default()
+        }
+    }
+
     fn host(priority: u32, weight: u32, available: bool) -> Host {
         Host {
             priority,
@@ -208,7 +231,7 @@ mod tests {
     }
 
     fn serving(hosts: &[Host]) -> Vec<(usize, u32)> {
-        super::serving(hosts, 50.0).endpoints
+        super::serving(hosts, &panic_at(50.0)).endpoints
     }
 
     #[test]
@@ -242,26 +265,26 @@ mod tests {
             host(0, 1, true),
             host(0, 1, true),
         ];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!(
             (s.endpoints, s.panic),
             (vec![(0, 1), (2, 1), (3, 1)], false)
         );
         // 1 of 4 healthy: panic, every available endpoint serves.
         let hosts = [host(0, 1, true), ejected(0), ejected(0), ejected(0)];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!(s.endpoints.len(), 4);
         assert!(s.panic);
         // A threshold of 0 never panics.
-        let s = super::serving(&hosts, 0.0);
+        let s = super::serving(&hosts, &panic_at(0.0));
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], false));
         // Endpoints without a service count against the tier's health
         // but cannot serve even in panic: no panic without an ejected one.
         let hosts = [host(0, 1, true), host(0, 1, false), host(0, 1, false)];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], false));
         let hosts = [host(0, 1, true), host(0, 1, false), ejected(0)];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1), (2, 1)], true));
     }
 
@@ -276,14 +299,14 @@ mod tests {
             ..host(0, 1, false)
         };
         // Only a failed probe so far: nothing serves yet (requests wait).
-        let s = super::serving(&[failed, pending, pending], 50.0);
+        let s = super::serving(&[failed, pending, pending], &panic_at(50.0));
         assert!(s.endpoints.is_empty() && !s.panic, "{s:?}");
         // One passed, one failed, one pending: the one that passed serves.
-        let s = super::serving(&[host(0, 1, true), failed, pending], 50.0);
+        let s = super::serving(&[host(0, 1, true), failed, pending], &panic_at(50.0));
         assert_eq!(s.endpoints, vec![(0, 1)]);
         assert!(!s.panic);
         // Every first probe done, all failed: panic serves them all.
-        let s = super::serving(&[failed, failed], 50.0);
+        let s = super::serving(&[failed, failed], &panic_at(50.0));
         assert!(s.panic);
         assert_eq!(s.endpoints.len(), 2);
     }
@@ -303,11 +326,11 @@ mod tests {
             ejected(0),
             host(0, 1, true),
         ];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1), (4, 1)], false));
         // Even in panic.
         let hosts = [disabled, ejected(0), ejected(0), host(0, 1, true)];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!((s.endpoints, s.panic), (vec![(1, 1), (2, 1), (3, 1)], true));
     }
 
@@ -317,12 +340,12 @@ mod tests {
         assert_eq!(serving(&hosts), vec![(2, 1)]);
         // Nowhere healthy: the most preferred available tier, in panic.
         let hosts = [ejected(0), ejected(1)];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], true));
     }
 
     fn tiers(hosts: &[Host]) -> Vec<(u32, u32)> {
-        super::serving(hosts, 50.0).tiers
+        super::serving(hosts, &panic_at(50.0)).tiers
     }
 
     #[test]
@@ -340,12 +363,12 @@ mod tests {
         assert_eq!(tiers(&with_backup(primary(10, 0))), vec![(0, WHOLE)]);
         assert_eq!(tiers(&with_backup(primary(8, 2))), vec![(0, WHOLE)]);
         // 5 of 10: 70 % stays, 30 % spills, to the backup's healthy two.
-        let s = super::serving(&with_backup(primary(5, 5)), 50.0);
+        let s = super::serving(&with_backup(primary(5, 5)), &panic_at(50.0));
         assert_eq!(s.tiers, vec![(0, 700_000), (1, 300_000)]);
         assert_eq!(s.endpoints.len(), 5 + 2);
         assert!(!s.panic);
         // None healthy: all to the backup, no panic (the set is healthy).
-        let s = super::serving(&with_backup(primary(0, 10)), 50.0);
+        let s = super::serving(&with_backup(primary(0, 10)), &panic_at(50.0));
         assert_eq!((s.tiers, s.panic), (vec![(1, WHOLE)], false));
         assert_eq!(s.endpoints, vec![(10, 1), (11, 1)]);
         // Three tiers: the second half healthy too, the third takes the rest.
@@ -363,6 +386,27 @@ mod tests {
     }
 
     #[test]
+    fn the_overprovisioning_factor_sets_how_much_health_a_tier_needs() {
+        // 8 of 10 primaries healthy, two backups.
+        let mut hosts = vec![host(0, 1, true); 8];
+        hosts.extend([ejected(0), ejected(0), host(1, 1, true), host(1, 1, true)]);
+        let at = |overprovisioning: f64| {
+            super::serving(
+                &hosts,
+                &Thresholds {
+                    overprovisioning,
+                    ..Thresholds::default()
+                },
+            )
+            .tiers
+        };
+        // 80 % × 1.4 covers it all; × 1.0 keeps exactly 80 %; × 1.2 96 %.
+        assert_eq!(at(1.4), vec![(0, WHOLE)]);
+        assert_eq!(at(1.0), vec![(0, 800_000), (1, 200_000)]);
+        assert_eq!(at(1.2), vec![(0, 960_000), (1, 40_000)]);
+    }
+
+    #[test]
     fn tiers_short_of_health_share_all_requests_in_proportion() {
         // 25 % and 25 % healthy: health 35 % each, scaled to 50 % each.
         let hosts = [
@@ -375,7 +419,7 @@ mod tests {
             ejected(1),
             ejected(1),
         ];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert!(!s.panic);
         assert_eq!(s.tiers, vec![(0, 500_000), (1, 500_000)]);
         assert_eq!(s.endpoints, vec![(0, 1), (4, 1)]);
@@ -388,7 +432,7 @@ mod tests {
             ejected(1),
             ejected(1),
         ];
-        let s = super::serving(&hosts, 50.0);
+        let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!((s.tiers, s.panic), (vec![(0, WHOLE)], true));
         assert_eq!(s.endpoints.len(), 3);
     }

@@ -162,9 +162,8 @@ pub(crate) struct Driver<S, M> {
     outliers: OutlierDetection,
     /// When outlier detection's interval next ends.
     outlier_at: Option<Instant>,
-    /// Percentage of a tier's endpoints that must be healthy, below which
-    /// all of them serve.
-    panic_threshold: f64,
+    /// The panic threshold and the overprovisioning factor.
+    thresholds: hosts::Thresholds,
     /// The last snapshot was published in panic.
     panic: bool,
     /// The priorities of the tiers that last served, and how many times
@@ -237,7 +236,7 @@ impl<S> Drop for StopGuard<S> {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.upgrade() {
             let last = shared.snapshot.load_full();
-            shared.snapshot.store(Arc::new(Snapshot::stopped(&last)));
+            shared.publish(Snapshot::stopped(&last));
             shared.wake_waiters();
             if std::thread::panicking() {
                 tracing::error!(target = %shared.target, "the balancer's driver panicked; requests now fail");
@@ -299,7 +298,10 @@ where
             last_build: Duration::ZERO,
             outliers: settings.outliers.clone(),
             outlier_at: None,
-            panic_threshold: settings.panic_threshold,
+            thresholds: hosts::Thresholds {
+                panic: settings.panic_threshold,
+                overprovisioning: settings.overprovisioning,
+            },
             panic: false,
             serving_tiers: Vec::new(),
             tier_changes: 0,

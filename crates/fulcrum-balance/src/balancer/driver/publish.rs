@@ -62,7 +62,7 @@ where
             self.panic = panic;
             if panic {
                 tracing::warn!(
-                    threshold = self.panic_threshold,
+                    threshold = self.thresholds.panic,
                     "too few healthy endpoints: panic mode, every available endpoint serves"
                 );
             } else {
@@ -144,7 +144,7 @@ where
                 }
             })
             .collect();
-        let serving = serving(&hosts, self.panic_threshold);
+        let serving = serving(&hosts, &self.thresholds);
         self.note_panic(serving.panic);
         self.note_tiers(&serving.tiers);
         // One pass, so that slots, weights, services and generations stay
@@ -307,7 +307,7 @@ where
         let has_ready = !slots.is_empty();
         let ready_count = slots.len();
         let terminal = self.discovered.ended && self.members.is_empty();
-        shared.snapshot.store(Arc::new(Snapshot {
+        shared.publish(Snapshot {
             ready: slots.iter().cloned().collect(),
             weights: weights.iter().copied().collect(),
             services: services.into(),
@@ -334,7 +334,7 @@ where
             ramping,
             repick_ramping: ramping && !self.policy.picks_by_key(),
             picker_panicked: Default::default(),
-        }));
+        });
         self.control.published(version);
         self.answer_after_publish();
         if has_ready {

@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 use super::error::Error;
-use super::snapshot::{Check, Picked};
+use super::snapshot::{Check, Snapshot};
 use super::wait::{later, OwnWait};
 use crate::classify::{Classify, Completion};
 use crate::pick::Tried;
@@ -25,11 +25,21 @@ pin_project! {
     #[project = StateProj]
     enum State<S, Req, F> {
         // Waiting for an endpoint to pick (none when `call` ran).
-        Waiting { req: Option<Req>, wait: OwnWait<S> },
+        // Boxed, as this state and the next are rare: the future stays
+        // small (moved without a `memcpy` call) on the fast path.
+        Waiting { req: Option<Req>, wait: Box<OwnWait<S>> },
         // Waiting for the chosen endpoint's service to be ready.
         Ready { svc: S, req: Option<Req> },
         Called { #[pin] fut: F },
-        Failed { error: Option<Error> },
+        Failed { error: Option<Box<Error>> },
+    }
+}
+
+impl<S, Req, F> State<S, Req, F> {
+    fn failed(error: Error) -> Self {
+        State::Failed {
+            error: Some(Box::new(error)),
+        }
     }
 }
 
@@ -56,9 +66,9 @@ pin_project! {
         seed: u64,
         // The affinity key, for picking again in the policy's order.
         key: Option<u64>,
-        // The subset the request is routed to, for picking again in it.
-        subset: Option<SubsetId>,
-        moves: u32,
+        // The subset the request is routed to (for picking again in it),
+        // and how many times it moved.
+        route: Route,
         // Set when the request had to wait (in `poll_ready`, for an endpoint
         // to pick, or for the chosen service): its deadlines. Boxed, as
         // rarely needed: the future stays small on the fast path.
@@ -70,6 +80,81 @@ pin_project! {
         // until sent).
         sent_to: u64,
     }
+
+    impl<S, Req, C> PinnedDrop for ResponseFuture<S, Req, C>
+    where
+        S: Service<Req>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // Dropped before its service took the request: it was never
+            // sent, and counts against nothing. (Once called, dropping it
+            // cancels the request.)
+            if let Some(completion) = this.completion.as_mut() {
+                if !matches!(this.state.project(), StateProj::Called { .. }) {
+                    completion.mark_unsent();
+                }
+            }
+        }
+    }
+}
+
+/// How a request was routed: what picking it again (when it has to move)
+/// needs.
+#[derive(Clone, Copy)]
+pub(crate) struct Routing<'a> {
+    /// The affinity key.
+    pub(crate) key: Option<u64>,
+    /// The subset its route chose.
+    pub(crate) subset: Option<SubsetId>,
+    /// The endpoints a retry or hedge avoids.
+    pub(crate) tried: Option<&'a Tried>,
+}
+
+/// A request's subset and the times it moved, in one word written whole:
+/// moving the future right after `call` made it then reads what one store
+/// wrote (two narrow fields made the CPU stall on store forwarding).
+#[derive(Clone, Copy)]
+struct Route(u64);
+
+impl Route {
+    const ROUTED: u64 = 1 << 16;
+
+    #[inline]
+    fn new(subset: Option<SubsetId>) -> Self {
+        Route(subset.map_or(0, |s| Self::ROUTED | u64::from(s.0)))
+    }
+
+    #[inline]
+    fn subset(self) -> Option<SubsetId> {
+        (self.0 & Self::ROUTED != 0).then_some(SubsetId(self.0 as u16))
+    }
+
+    #[inline]
+    fn moves(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    #[inline]
+    fn moved(&mut self) {
+        self.0 += 1 << 32;
+    }
+}
+
+/// What a retry or hedge avoids when it has to move: the endpoints
+/// already tried.
+#[inline]
+fn avoided(tried: Option<&Tried>) -> Option<Box<Tried>> {
+    match tried {
+        Some(t) if !t.is_empty() => Some(boxed(t)),
+        _ => None,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn boxed(tried: &Tried) -> Box<Tried> {
+    Box::new(*tried)
 }
 
 /// Deadlines of a request that had to wait.
@@ -110,72 +195,64 @@ where
     S: Service<Req> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError>,
 {
+    /// A request sent to `snap.ready[i]`, dispatched at `start`.
     #[inline]
     pub(crate) fn dispatch(
-        picked: Picked<S>,
+        (snap, i): (&Snapshot<S>, usize),
         req: Req,
         start: u64,
         classify: C,
         seed: u64,
-        (key, subset): (Option<u64>, Option<SubsetId>),
+        routing: Routing<'_>,
         waited_since: Option<Instant>,
     ) -> Self {
-        let patience =
-            waited_since.map(|since| Patience::since(since, picked.slot.control.ready_timeout));
+        let Routing { key, subset, tried } = routing;
+        let slot = &snap.ready[i];
+        let patience = waited_since.map(|since| Patience::since(since, slot.control.ready_timeout));
         ResponseFuture {
             state: State::Ready {
-                svc: picked.service,
+                svc: snap.services[i].clone(),
                 req: Some(req),
             },
             completion: Some(Completion::begin(
-                picked.slot,
-                picked.generation,
+                slot.clone(),
+                snap.generations[i],
                 start,
-                picked.counts_total,
+                snap.total.is_some(),
             )),
             classify,
             seed,
             key,
-            subset,
-            moves: 0,
+            route: Route::new(subset),
             patience,
-            avoid: None,
+            avoid: avoided(tried),
             sent_to: 0,
         }
     }
 
+    /// A request waiting for an endpoint to pick.
     pub(crate) fn waiting(
         req: Req,
         wait: OwnWait<S>,
         classify: C,
         seed: u64,
-        key: Option<u64>,
-        subset: Option<SubsetId>,
+        routing: Routing<'_>,
     ) -> Self {
+        let Routing { key, subset, tried } = routing;
         ResponseFuture {
             state: State::Waiting {
                 req: Some(req),
-                wait,
+                wait: Box::new(wait),
             },
             completion: None,
             classify,
             seed,
             key,
-            subset,
-            moves: 0,
+            route: Route::new(subset),
             patience: None,
-            avoid: None,
+            avoid: avoided(tried),
             sent_to: 0,
         }
-    }
-
-    /// This request, as a retry or hedge: it avoids the endpoints in
-    /// `tried` when it has to move.
-    pub(crate) fn avoiding(mut self, tried: &Tried) -> Self {
-        if !tried.is_empty() {
-            self.avoid = Some(Box::new(*tried));
-        }
-        self
     }
 
     /// The address hash of the endpoint this request was sent to, or is
@@ -199,13 +276,12 @@ where
 
     pub(crate) fn failed(error: Error, classify: C) -> Self {
         ResponseFuture {
-            state: State::Failed { error: Some(error) },
+            state: State::failed(error),
             completion: None,
             classify,
             seed: 0,
             key: None,
-            subset: None,
-            moves: 0,
+            route: Route::new(None),
             patience: None,
             avoid: None,
             sent_to: 0,
@@ -233,8 +309,7 @@ where
                         if this.patience.is_some() {
                             *this.patience = None;
                         }
-                        if let Some(c) = this.completion.as_mut() {
-                            c.mark_sent();
+                        if let Some(c) = this.completion.as_ref() {
                             *this.sent_to = c.slot().addr_hash;
                         }
                         let Some(req) = req.take() else {
@@ -275,7 +350,7 @@ where
                 }
                 StateProj::Waiting { .. } => std::task::ready!(poll_waiting(&mut this, cx)),
                 StateProj::Failed { error } => {
-                    return Poll::Ready(Err(error.take().unwrap_or(Error::DriverStopped)));
+                    return Poll::Ready(Err(error.take().map_or(Error::DriverStopped, |e| *e)));
                 }
             }
         }
@@ -299,7 +374,7 @@ where
     *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut rng = fastrand::Rng::with_seed(*this.seed);
     let key = *this.key;
-    let subset = *this.subset;
+    let subset = this.route.subset();
     let avoid = this.avoid.as_deref();
     let mut picked = None;
     let ready = wait.poll(cx, |shared| {
@@ -325,7 +400,7 @@ where
         }
     });
     match std::task::ready!(ready) {
-        Err(e) => this.state.set(State::Failed { error: Some(e) }),
+        Err(e) => this.state.set(State::failed(e)),
         Ok(since) => {
             let Some(picked) = picked else {
                 return Poll::Pending;

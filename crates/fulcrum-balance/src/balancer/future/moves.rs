@@ -60,12 +60,10 @@ where
             }
             ready_at(this, picked, req);
         }
-        _ => this.state.set(State::Failed {
-            error: Some(Error::NotReady {
-                endpoint,
-                source: failure,
-            }),
-        }),
+        _ => this.state.set(State::failed(Error::NotReady {
+            endpoint,
+            source: failure,
+        })),
     }
 }
 
@@ -81,22 +79,21 @@ where
     S: Service<Req> + Clone + Send + Sync + 'static,
 {
     let (req, source) = unsent.into_parts();
-    let Some(mut completion) = this.completion.take() else {
+    let Some(completion) = this.completion.take() else {
         driver_gone(this);
         return;
     };
     let endpoint = completion.endpoint().addr();
     completion.slot().not_sent.fetch_add(1, Ordering::Relaxed);
     let shared = owner::<S>(&completion);
-    completion.unsend();
     completion.not_sent();
     // Not sent: a retry layer must not count it as an attempt that failed.
     *this.sent_to = 0;
     match (next_endpoint(this, shared), req) {
         (Some(picked), Some(req)) => ready_at(this, picked, req),
-        _ => this.state.set(State::Failed {
-            error: Some(Error::NotReady { endpoint, source }),
-        }),
+        _ => this
+            .state
+            .set(State::failed(Error::NotReady { endpoint, source })),
     }
 }
 
@@ -110,16 +107,16 @@ where
     S: Service<Req> + Clone,
 {
     *this.seed = this.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    *this.moves += 1;
+    this.route.moved();
     let time_left = this.patience.as_ref().map(|p| p.deadline > Instant::now());
     shared
-        .filter(|_| *this.moves <= MAX_MOVES && time_left != Some(false))
+        .filter(|_| this.route.moves() <= MAX_MOVES && time_left != Some(false))
         .and_then(|shared| {
             pick_another(
                 &shared,
                 *this.seed,
                 *this.key,
-                *this.subset,
+                this.route.subset(),
                 this.avoid.as_deref(),
             )
         })
@@ -147,9 +144,7 @@ fn driver_gone<S, Req, C>(this: &mut FutureProj<'_, S, Req, C>)
 where
     S: Service<Req>,
 {
-    this.state.set(State::Failed {
-        error: Some(Error::DriverStopped),
-    });
+    this.state.set(State::failed(Error::DriverStopped));
 }
 
 /// The balancer a request's endpoint belongs to, if it still exists.
