@@ -282,3 +282,114 @@ async fn retries_stay_inside_the_subset() {
     assert!(replicas[0].hits() > 0, "the failing replica was tried");
     assert!(lb.stats().retries > 0);
 }
+
+/// A subset is balanced as a set of its own: when its preferred tier has
+/// no healthy endpoint, its requests spill to its own backup tier, even
+/// while the set's preferred tier as a whole stays healthy enough to keep
+/// all the set's traffic (3 of 4 healthy, × 1.4 overprovisioning). Decided
+/// over the whole set instead, the backup replica would never serve and
+/// reads (fallback `Fail`) would fail. When the replica recovers, reads
+/// return to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subset_spills_to_its_own_backup_tier() {
+    let primaries = [
+        Backend::start(OK).await,
+        Backend::start(OK).await,
+        Backend::start(OK).await,
+    ];
+    let replica = Backend::start(OK).await;
+    let backup = Backend::start(OK).await;
+    let mut target: Vec<String> = primaries
+        .iter()
+        .map(|b| format!("{};role=primary", b.addr))
+        .collect();
+    target.push(format!("{};role=replica", replica.addr));
+    target.push(format!("{};backup;role=replica", backup.addr));
+    let mut lb: Lb = Balancer::builder()
+        .discover_target(&target.join(","))
+        .unwrap()
+        .classify(server_errors())
+        .health_checks(
+            HealthChecks::new(health_probe())
+                .interval(INTERVAL)
+                .jitter_percent(0)
+                .rise(1)
+                .fall(1),
+        )
+        .unwrap()
+        .subsets(subsets(Fallback::Fail))
+        .unwrap()
+        .build(http_maker());
+    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    for _ in 0..20 {
+        send(&mut lb, read()).await.unwrap();
+    }
+    assert_eq!(
+        (replica.hits(), backup.hits()),
+        (20, 0),
+        "the replica's tier first"
+    );
+
+    replica.healthy.store(false, Ordering::Relaxed);
+    let down = Instant::now();
+    let deadline = down + Duration::from_secs(10);
+    let mut failed = 0;
+    while backup.hits() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "reads never reached the backup replica"
+        );
+        if send(&mut lb, read()).await.is_err() {
+            failed += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!(
+        "replica down: reads on the backup replica after {:?}, {failed} failed",
+        down.elapsed()
+    );
+    assert_eq!(
+        failed, 0,
+        "reads went on while the replica was still checked healthy"
+    );
+    let before = (replica.hits(), backup.hits());
+    for _ in 0..20 {
+        send(&mut lb, read()).await.unwrap();
+    }
+    assert_eq!(
+        replica.hits(),
+        before.0,
+        "no read to the replica that is down"
+    );
+    assert_eq!(
+        backup.hits(),
+        before.1 + 20,
+        "every read on the backup replica"
+    );
+    assert_eq!(routed_to(&lb, "replicas"), SubsetRoute::Own);
+    let primary_hits: u64 = primaries.iter().map(Backend::hits).sum();
+    assert_eq!(primary_hits, 0, "no read on a primary");
+    // The set's own tiers did not move: the backup serves only reads.
+    send(&mut lb, write()).await.unwrap();
+    assert_eq!(backup.hits(), before.1 + 20);
+
+    replica.healthy.store(true, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = replica.hits();
+        send(&mut lb, read()).await.unwrap();
+        if replica.hits() > before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reads never returned to the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = backup.hits();
+    for _ in 0..20 {
+        send(&mut lb, read()).await.unwrap();
+    }
+    assert_eq!(backup.hits(), before, "reads back on the replica's tier");
+}

@@ -21,6 +21,10 @@ const INTERVAL: Duration = Duration::from_millis(200);
 
 /// A balancer over `primaries` and `backups`, given as a static target.
 async fn build(primaries: &[Backend], backups: &[Backend]) -> Lb {
+    build_with(primaries, backups, 1.4).await
+}
+
+async fn build_with(primaries: &[Backend], backups: &[Backend], overprovisioning: f64) -> Lb {
     let target: Vec<String> = primaries
         .iter()
         .map(|b| b.addr.to_string())
@@ -32,6 +36,8 @@ async fn build(primaries: &[Backend], backups: &[Backend]) -> Lb {
         .discover_target(&target.join(","))
         .unwrap()
         .classify(server_errors())
+        .overprovisioning_factor(overprovisioning)
+        .unwrap()
         .health_checks(
             HealthChecks::new(health_probe())
                 .interval(INTERVAL)
@@ -163,4 +169,39 @@ async fn a_primary_tier_half_down_spills_30_percent_to_the_backups() {
     let a = (primaries[2].hits() - healthy0.0) as f64;
     let b = (primaries[3].hits() - healthy0.1) as f64;
     assert!((a / b - 1.0).abs() < 0.1, "{a} {b}");
+}
+
+/// With an overprovisioning factor of 1.0 a tier keeps exactly its healthy
+/// share: one primary of four down sends a quarter of requests to the
+/// backup (at 1.4 the primaries would keep them all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_overprovisioning_one_a_tier_keeps_exactly_its_healthy_share() {
+    let mut primaries = Vec::new();
+    for _ in 0..4 {
+        primaries.push(Backend::start(OK).await);
+    }
+    let backups = [Backend::start(OK).await];
+    let mut lb = build_with(&primaries, &backups, 1.0).await;
+    send(&mut lb, 40).await;
+    assert_eq!(
+        hits(&backups),
+        0,
+        "all four healthy: the primaries keep it all"
+    );
+    primaries[0].healthy.store(false, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lb.stats().tiers.len() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no spill-over: {:?}",
+            lb.stats().tiers
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let tiers = lb.stats().tiers;
+    assert!((tiers[0].share - 0.75).abs() < 1e-6, "{tiers:?}");
+    let b0 = hits(&backups);
+    send(&mut lb, 1000).await;
+    let to_backup = (hits(&backups) - b0) as f64 / 1000.0;
+    assert!((0.20..=0.30).contains(&to_backup), "{to_backup}");
 }

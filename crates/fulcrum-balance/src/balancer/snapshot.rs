@@ -16,8 +16,11 @@ use crate::subset::resolve::RouteTo;
 use crate::subset::SubsetId;
 
 pub(crate) struct Snapshot<S> {
-    /// Pickable endpoints; picker indices point here.
+    /// Pickable endpoints; picker indices point here. The first `serving`
+    /// are the set's (its picker and tiers cover them); any after serve only
+    /// subsets, whose own tiers reach further.
     pub(crate) ready: Box<[Arc<Slot>]>,
+    pub(crate) serving: usize,
     pub(crate) weights: Box<[u32]>,
     pub(crate) services: Box<[S]>,
     /// The generation of each service in `services` (see `Slot::install`).
@@ -183,8 +186,8 @@ impl<S> Snapshot<S> {
     #[inline]
     fn view(&self, subset: Option<SubsetId>) -> Option<View<'_>> {
         let all = View {
-            ready: &self.ready,
-            weights: &self.weights,
+            ready: &self.ready[..self.serving],
+            weights: &self.weights[..self.serving],
             picker: &*self.picker,
             tiers: self.tiers.as_deref(),
             index: None,
@@ -387,6 +390,7 @@ impl<S> Snapshot<S> {
     pub(crate) fn initial() -> Self {
         Snapshot {
             ready: Box::new([]),
+            serving: 0,
             weights: Box::new([]),
             services: Box::new([]),
             generations: Box::new([]),

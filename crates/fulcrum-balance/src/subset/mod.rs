@@ -23,10 +23,11 @@
 //! Where each subset's requests go now is in
 //! [`Stats::subsets`](crate::Stats::subsets); each change is logged.
 //!
-//! Tiers are decided over the whole set (a backup tier serves when the
-//! whole primary tier is short of healthy endpoints); inside a subset,
-//! requests follow the serving tiers' shares among the tiers the subset
-//! has endpoints in.
+//! A subset is balanced as a set of its own: its members' tiers (SRV
+//! priority, backup endpoints) spill over by the subset's own health, with
+//! the balancer's overprovisioning factor, and its panic threshold applies
+//! to the subset's endpoints. Its backup replica serves reads when its
+//! preferred replicas are down, however healthy the rest of their tier.
 //!
 //! The decision is a pure function (`resolve`), run by the driver on each
 //! change of the serving set; a request pays one branch and one lookup.

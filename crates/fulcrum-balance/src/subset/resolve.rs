@@ -8,10 +8,11 @@ use super::config::{RuleFallback, SubsetRule};
 pub(crate) struct Census {
     /// Members the selector selects, in any state.
     pub(crate) members: usize,
-    /// ... of which serve and are healthy (not ejected, not down by their
-    /// probe).
+    /// ... of which are healthy (made, in service, not ejected, not down
+    /// by their probe), in any of the subset's tiers.
     pub(crate) healthy: usize,
-    /// ... of which serve at all (healthy, or put back by panic mode).
+    /// ... of which would take its requests (its serving tiers' healthy
+    /// ones, or, in its panic mode, every one made).
     pub(crate) available: usize,
     /// ... of which are still being made.
     pub(crate) warming: usize,
@@ -67,12 +68,6 @@ pub(crate) fn resolve(rules: &[SubsetRule], census: &[Census]) -> Vec<RouteTo> {
             }
         })
         .collect()
-}
-
-/// Which of a serving subset's endpoints take its requests: the healthy
-/// ones, or, when it has none (a last resort), every one available.
-pub(crate) fn healthy_only(census: &Census) -> bool {
-    census.healthy > 0
 }
 
 #[cfg(test)]
@@ -162,7 +157,6 @@ mod tests {
         let routes = resolve(&rules, &[ejected, census(1, 0, 0)]);
         assert_eq!(routes[0], RouteTo::Subset(0));
         assert_eq!(routes[1], RouteTo::Nowhere { warming: false });
-        assert!(!healthy_only(&ejected));
         // A healthy primary is preferred to ejected replicas.
         let routes = resolve(&rules, &[ejected, census(1, 1, 0)]);
         assert_eq!(routes[0], RouteTo::Subset(1));

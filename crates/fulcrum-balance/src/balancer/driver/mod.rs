@@ -34,6 +34,7 @@ mod overload;
 mod probing;
 mod publish;
 mod ramp;
+mod ready;
 mod subsets;
 mod tiers;
 mod timers;

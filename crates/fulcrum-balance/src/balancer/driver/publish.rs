@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::hosts::{serving, Host};
 use super::manual::Override;
+use super::ready::{tiered, Gathered, Tiered};
 use super::subsets::subset_picks;
 use super::{Driver, Maker};
 use crate::balancer::error::panic_message;
@@ -147,39 +148,44 @@ where
         let serving = serving(&hosts, &self.thresholds);
         self.note_panic(serving.panic);
         self.note_tiers(&serving.tiers);
-        // One pass, so that slots, weights, services and generations stay
-        // aligned whatever `serving` returns.
-        let mut slots = Vec::new();
-        let mut weights = Vec::new();
-        let mut services = Vec::new();
-        let mut generations = Vec::new();
-        let mut healthy = Vec::new();
-        let mut serves = vec![false; hosts.len()];
-        // Each serving tier's range of `slots`, with its share.
-        let mut ranges: Vec<(std::ops::Range<usize>, u32)> = Vec::new();
-        let mut last_priority = None;
-        for (i, weight) in serving.endpoints {
-            let member = self.members.at(i);
-            if let Some(service) = &member.service {
-                let priority = hosts[i].priority;
-                let share = serving
-                    .tiers
-                    .iter()
-                    .find(|&&(p, _)| p == priority)
-                    .map_or(0, |&(_, share)| share);
-                match ranges.last_mut() {
-                    Some((range, _)) if last_priority == Some(priority) => range.end += 1,
-                    _ => ranges.push((slots.len()..slots.len() + 1, share)),
-                }
-                last_priority = Some(priority);
-                serves[i] = true;
-                healthy.push(hosts[i].healthy);
-                slots.push(member.slot.clone());
-                weights.push(weight);
-                services.push(service.clone());
-                generations.push(member.slot.generation());
-            }
-        }
+        // Each subset is balanced as a set of its own (its members' tiers,
+        // spill-over and panic threshold): decided first, gathered after.
+        let own = self.serve_subsets(&hosts);
+        let routing = self.route_subsets(&own);
+        // The set's serving endpoints come first in `ready` (its picker and
+        // tiers cover them), then those only a subset's tiers reach.
+        let mut gathered = Gathered::new(hosts.len());
+        let members = &self.members;
+        let in_tiers = |endpoints: &[(usize, u32)]| {
+            endpoints
+                .iter()
+                .map(|&(i, weight)| (i, weight, hosts[i].priority))
+                .collect::<Vec<_>>()
+        };
+        let ranges = tiered(in_tiers(&serving.endpoints), &serving.tiers, |i, w| {
+            gathered.add(i, members.at(i), w)
+        })
+        .ranges;
+        let global = gathered.slots.len();
+        let chosen: Vec<Option<Tiered>> = own
+            .iter()
+            .zip(&routing.takes)
+            .map(|(own, &takes)| {
+                takes.then(|| {
+                    tiered(in_tiers(&own.endpoints), &own.tiers, |i, w| {
+                        gathered.add(i, members.at(i), w)
+                    })
+                })
+            })
+            .collect();
+        let serves: Vec<bool> = (0..hosts.len()).map(|i| gathered.has(i)).collect();
+        let Gathered {
+            slots,
+            weights,
+            services,
+            generations,
+            ..
+        } = gathered;
         // An ejected or unhealthy endpoint serves only in panic: its state
         // says whether requests may pick it.
         for (i, &serves) in serves.iter().enumerate() {
@@ -201,16 +207,13 @@ where
         let tiers = (ranges.len() > 1)
             .then(|| super::tiers::tier_pickers(&*self.policy, &slots, &weights, &ranges));
         let mut rebuilt = false;
+        let (was, now) = (&previous.ready[..previous.serving], &slots[..global]);
         let unchanged = !previous.stopped
             && tiers.is_none()
             && previous.tiers.is_none()
-            && previous.ready.len() == slots.len()
-            && previous.weights[..] == weights[..]
-            && previous
-                .ready
-                .iter()
-                .zip(slots.iter())
-                .all(|(a, b)| Arc::ptr_eq(a, b));
+            && was.len() == now.len()
+            && previous.weights[..previous.serving] == weights[..global]
+            && was.iter().zip(now).all(|(a, b)| Arc::ptr_eq(a, b));
         let picker = if unchanged {
             previous.picker.clone()
         } else if tiers.is_some() {
@@ -220,7 +223,7 @@ where
             // Later publishes are spaced after an expensive rebuild.
             rebuilt = true;
             let started = std::time::Instant::now();
-            let picker = if self.last_build > BLOCKING_BUILD || slots.len() >= BLOCKING_SET {
+            let picker = if self.last_build > BLOCKING_BUILD || global >= BLOCKING_SET {
                 let (policy, owned_slots, owned_weights, prev) = (
                     self.policy.clone(),
                     slots.clone(),
@@ -228,56 +231,53 @@ where
                     previous.picker.clone(),
                 );
                 let build = tokio::task::spawn_blocking(move || {
-                    build_picker(&*policy, &owned_slots, &owned_weights, &*prev)
+                    build_picker(
+                        &*policy,
+                        &owned_slots[..global],
+                        &owned_weights[..global],
+                        &*prev,
+                    )
                 });
                 match build.await {
                     Ok(picker) => picker,
-                    Err(_) => build_picker(&*self.policy, &slots, &weights, &*previous.picker),
+                    Err(_) => build_picker(
+                        &*self.policy,
+                        &slots[..global],
+                        &weights[..global],
+                        &*previous.picker,
+                    ),
                 }
             } else {
-                build_picker(&*self.policy, &slots, &weights, &*previous.picker)
+                build_picker(
+                    &*self.policy,
+                    &slots[..global],
+                    &weights[..global],
+                    &*previous.picker,
+                )
             };
             self.last_build = started.elapsed();
             picker
         };
         let subsets_started = std::time::Instant::now();
-        let routing = self.route_subsets(&slots, &healthy);
         let built = if self.subsets.is_empty() {
             Some(Box::new([]) as Box<[_]>)
         } else if self.last_build > BLOCKING_BUILD || slots.len() >= BLOCKING_SET {
-            let (policy, chosen, owned_slots, owned_weights, owned_ranges, prev) = (
+            let (policy, owned_chosen, owned_slots, prev) = (
                 self.policy.clone(),
-                routing.chosen.clone(),
+                chosen.clone(),
                 slots.clone(),
-                weights.clone(),
-                ranges.clone(),
                 previous.clone(),
             );
             let build = tokio::task::spawn_blocking(move || {
-                subset_picks(
-                    &*policy,
-                    &chosen,
-                    &owned_slots,
-                    &owned_weights,
-                    &owned_ranges,
-                    &prev.subsets,
-                )
+                subset_picks(&*policy, &owned_chosen, &owned_slots, &prev.subsets)
             });
             build.await.ok()
         } else {
             None
         };
         // Inline when small, or when the blocking pool's build failed.
-        let subset_picks = built.unwrap_or_else(|| {
-            subset_picks(
-                &*self.policy,
-                &routing.chosen,
-                &slots,
-                &weights,
-                &ranges,
-                &previous.subsets,
-            )
-        });
+        let subset_picks = built
+            .unwrap_or_else(|| subset_picks(&*self.policy, &chosen, &slots, &previous.subsets));
         if !self.subsets.is_empty() {
             // Subsets' pickers count as rebuilding too.
             let took = subsets_started.elapsed();
@@ -309,6 +309,7 @@ where
         let terminal = self.discovered.ended && self.members.is_empty();
         shared.publish(Snapshot {
             ready: slots.iter().cloned().collect(),
+            serving: global,
             weights: weights.iter().copied().collect(),
             services: services.into(),
             generations: generations.into(),

@@ -1,52 +1,54 @@
-//! Subsets in the snapshot: each subset's serving endpoints with a picker
-//! of their own, and where each subset's requests go (the decision is the
-//! pure `subset::resolve`).
+//! Subsets in the snapshot: each subset balanced as a set of its own (its
+//! members' tiers, spill-over and panic threshold, by the pure
+//! `hosts::serving`), its serving endpoints with a picker of their own, and
+//! where each subset's requests go (the pure `subset::resolve`).
 
-use std::ops::Range;
 use std::sync::Arc;
 
+use super::hosts::{serving, Host};
 use super::publish::build_picker;
+use super::ready::Tiered;
 use super::tiers::tier_pickers;
 use super::{Driver, Maker};
 use crate::balancer::snapshot::{NoPicker, SubsetPick};
 use crate::pick::{Picker, Policy};
 use crate::slot::{EndpointState, Slot};
 use crate::stats::{SubsetRoute, SubsetStats};
-use crate::subset::resolve::{healthy_only, resolve, Census, RouteTo};
+use crate::subset::resolve::{resolve, Census, RouteTo};
 use crate::subset::SubsetRule;
 
-/// A picker (or tiers) for each subset given the positions in `slots`
-/// (the snapshot's `ready`) that take its requests; `None` for the others.
-/// A picker is carried over from `previous` when the subset's endpoints
-/// and weights did not change; with several tiers serving, each tier the
-/// subset has endpoints in gets its picker, drawn with the tier's share.
+/// Which of a subset's members would take its requests, decided among its
+/// members alone.
+pub(super) struct SubsetServing {
+    /// Member indices in tier order, with their effective weights.
+    pub(super) endpoints: Vec<(usize, u32)>,
+    /// Each serving tier's priority and share (millionths).
+    pub(super) tiers: Vec<(u32, u32)>,
+    pub(super) census: Census,
+}
+
+/// A picker (or tiers) for each subset that takes requests (`None` for
+/// the others) over its endpoints in `slots` (the snapshot's `ready`). A
+/// picker is carried over from `previous` when the subset's endpoints and
+/// weights did not change; with several of its tiers serving, each tier
+/// gets its picker, drawn with the tier's share.
 pub(super) fn subset_picks(
     policy: &dyn Policy,
-    chosen: &[Option<Box<[u32]>>],
+    chosen: &[Option<Tiered>],
     slots: &[Arc<Slot>],
-    weights: &[u32],
-    ranges: &[(Range<usize>, u32)],
     previous: &[Option<SubsetPick>],
 ) -> Box<[Option<SubsetPick>]> {
     chosen
         .iter()
         .enumerate()
-        .map(|(j, index)| {
-            let index = index.clone().filter(|index| !index.is_empty())?;
+        .map(|(j, choice)| {
+            let choice = choice.as_ref().filter(|c| !c.index.is_empty())?;
+            let index = choice.index.clone();
             let ready: Box<[Arc<Slot>]> =
                 index.iter().map(|&i| slots[i as usize].clone()).collect();
-            let own_weights: Box<[u32]> = index.iter().map(|&i| weights[i as usize]).collect();
-            // The tiers' ranges, in the subset's own positions.
-            let mut local: Vec<(Range<usize>, u32)> = Vec::new();
-            for (range, share) in ranges {
-                let start = index.partition_point(|&i| (i as usize) < range.start);
-                let end = index.partition_point(|&i| (i as usize) < range.end);
-                if start < end {
-                    local.push((start..end, *share));
-                }
-            }
-            if local.len() > 1 {
-                let tiers = tier_pickers(policy, &ready, &own_weights, &local);
+            let own_weights = choice.weights.clone();
+            if choice.ranges.len() > 1 {
+                let tiers = tier_pickers(policy, &ready, &own_weights, &choice.ranges);
                 return Some(SubsetPick {
                     index,
                     ready,
@@ -83,9 +85,9 @@ pub(super) fn subset_picks(
 
 /// What the driver decided for subsets at one publish.
 pub(super) struct Routing {
-    /// For each subset that takes requests, the positions in the serving
-    /// set of the endpoints that take them.
-    pub(super) chosen: Vec<Option<Box<[u32]>>>,
+    /// Whether each subset takes requests (its own, or others' by their
+    /// fallback).
+    pub(super) takes: Vec<bool>,
     pub(super) routes: Box<[RouteTo]>,
     pub(super) stats: Arc<[SubsetStats]>,
 }
@@ -95,48 +97,50 @@ where
     S: Clone + Send + Sync + 'static,
     M: Maker<S>,
 {
-    /// Where each subset's requests go now, given the serving `slots` and
-    /// which of them are `healthy`, and which endpoints take them. Counts
-    /// and logs each change.
-    pub(super) fn route_subsets(&mut self, slots: &[Arc<Slot>], healthy: &[bool]) -> Routing {
-        let rules = self.subsets.clone();
-        let mut matched = Vec::with_capacity(rules.len());
-        let census: Vec<Census> = rules
+    /// Each subset balanced as a set of its own, from `hosts` (one per
+    /// member): the endpoints that would take its requests, and its census.
+    pub(super) fn serve_subsets(&self, hosts: &[Host]) -> Vec<SubsetServing> {
+        self.subsets
             .iter()
             .map(|rule| {
-                let all: Vec<u32> = (0..slots.len())
-                    .filter(|&i| rule.selector.matches(&slots[i].endpoint))
-                    .map(|i| i as u32)
+                let members: Vec<usize> = (0..hosts.len())
+                    .filter(|&i| rule.selector.matches(&self.members.at(i).slot.endpoint))
                     .collect();
-                let mut census = Census {
-                    healthy: all.iter().filter(|&&i| healthy[i as usize]).count(),
-                    available: all.len(),
-                    ..Census::default()
+                let own: Vec<Host> = members.iter().map(|&i| hosts[i]).collect();
+                let chosen = serving(&own, &self.thresholds);
+                let census = Census {
+                    members: members.len(),
+                    healthy: own
+                        .iter()
+                        .filter(|h| !h.disabled && h.available && h.healthy)
+                        .count(),
+                    available: chosen.endpoints.len(),
+                    warming: members
+                        .iter()
+                        .filter(|&&i| self.members.at(i).slot.state() == EndpointState::Warming)
+                        .count(),
                 };
-                for m in self.members.iter() {
-                    if rule.selector.matches(&m.slot.endpoint) {
-                        census.members += 1;
-                        census.warming += usize::from(m.slot.state() == EndpointState::Warming);
-                    }
+                SubsetServing {
+                    endpoints: chosen
+                        .endpoints
+                        .into_iter()
+                        .map(|(k, weight)| (members[k], weight))
+                        .collect(),
+                    tiers: chosen.tiers,
+                    census,
                 }
-                matched.push(all);
-                census
             })
-            .collect();
+            .collect()
+    }
+
+    /// Where each subset's requests go now, given what each would serve
+    /// with. Counts and logs each change.
+    pub(super) fn route_subsets(&mut self, own: &[SubsetServing]) -> Routing {
+        let rules = self.subsets.clone();
+        let census: Vec<Census> = own.iter().map(|o| o.census).collect();
         let routes = resolve(&rules, &census);
-        let chosen = matched
-            .into_iter()
-            .enumerate()
-            .map(|(j, all)| {
-                if !routes.contains(&RouteTo::Subset(j)) {
-                    return None;
-                }
-                Some(if healthy_only(&census[j]) {
-                    all.into_iter().filter(|&i| healthy[i as usize]).collect()
-                } else {
-                    all.into()
-                })
-            })
+        let takes = (0..rules.len())
+            .map(|j| routes.contains(&RouteTo::Subset(j)))
             .collect();
         for (j, (&now, rule)) in routes.iter().zip(rules.iter()).enumerate() {
             let before = self.subset_routes.get(j).copied();
@@ -179,7 +183,7 @@ where
             })
             .collect();
         Routing {
-            chosen,
+            takes,
             routes: routes.into(),
             stats,
         }
@@ -200,55 +204,63 @@ fn describe(rules: &[SubsetRule], j: usize, to: RouteTo) -> SubsetRoute {
 mod tests {
     use super::*;
     use crate::pick::TestEndpoints;
+    use std::ops::Range;
+
+    fn choice(e: &TestEndpoints, index: &[u32], ranges: &[(Range<usize>, u32)]) -> Tiered {
+        Tiered {
+            index: index.into(),
+            weights: index.iter().map(|&i| e.weights[i as usize]).collect(),
+            ranges: ranges.to_vec(),
+        }
+    }
+
+    fn whole(n: usize) -> Vec<(Range<usize>, u32)> {
+        vec![(0..n, 1_000_000)]
+    }
 
     fn picks(
         e: &TestEndpoints,
-        chosen: &[&[u32]],
-        ranges: &[(Range<usize>, u32)],
+        chosen: &[Tiered],
         previous: &[Option<SubsetPick>],
     ) -> Box<[Option<SubsetPick>]> {
-        let chosen: Vec<Option<Box<[u32]>>> = chosen.iter().map(|c| Some((*c).into())).collect();
-        subset_picks(
-            &crate::pick::RoundRobin,
-            &chosen,
-            &e.slots,
-            &e.weights,
-            ranges,
-            previous,
-        )
+        let chosen: Vec<Option<Tiered>> = chosen.iter().cloned().map(Some).collect();
+        subset_picks(&crate::pick::RoundRobin, &chosen, &e.slots, previous)
     }
 
     #[test]
     fn a_subsets_picker_is_carried_over_while_its_endpoints_stay() {
         let e = TestEndpoints::equal(3);
-        let first = picks(&e, &[&[1], &[0, 2]], &[(0..3, 1_000_000)], &[]);
+        let (one, two) = (choice(&e, &[1], &whole(1)), choice(&e, &[0, 2], &whole(2)));
+        let first = picks(&e, &[one.clone(), two.clone()], &[]);
         assert_eq!(first[1].as_ref().unwrap().ready.len(), 2);
-        let again = picks(&e, &[&[1], &[0, 2]], &[(0..3, 1_000_000)], &first);
+        let again = picks(&e, &[one.clone(), two], &first);
         assert!(Arc::ptr_eq(
             &again[1].as_ref().unwrap().picker,
             &first[1].as_ref().unwrap().picker
         ));
-        let changed = picks(&e, &[&[1], &[0, 1, 2]], &[(0..3, 1_000_000)], &first);
+        let changed = picks(&e, &[one, choice(&e, &[0, 1, 2], &whole(3))], &first);
         assert!(!Arc::ptr_eq(
             &changed[1].as_ref().unwrap().picker,
             &first[1].as_ref().unwrap().picker
         ));
-        assert!(picks(&e, &[&[]], &[(0..3, 1_000_000)], &[])[0].is_none());
+        assert!(picks(&e, &[choice(&e, &[], &[])], &[])[0].is_none());
     }
 
     #[test]
-    fn a_subset_keeps_the_tiers_it_has_endpoints_in() {
-        // Tier 0 = positions 0..2, tier 1 = 2..4.
+    fn a_subset_with_two_serving_tiers_draws_each_with_its_share() {
         let e = TestEndpoints::equal(4);
-        let tiers = [(0..2, 700_000), (2..4, 300_000)];
-        let both = picks(&e, &[&[1, 3]], &tiers, &[]);
+        let both = picks(
+            &e,
+            &[choice(&e, &[1, 3], &[(0..1, 700_000), (1..2, 300_000)])],
+            &[],
+        );
         let t = both[0].as_ref().unwrap().tiers.as_ref().unwrap();
         assert_eq!((t[0].start, t[0].end), (0, 1));
         assert_eq!((t[1].start, t[1].end), (1, 2));
         let split = t[0].below as f64 / u64::MAX as f64;
         assert!((split - 0.7).abs() < 1e-9, "{split}");
-        // Endpoints in one tier only: one picker, no tiers.
-        assert!(picks(&e, &[&[2, 3]], &tiers, &[])[0]
+        // One serving tier: one picker, no tiers.
+        assert!(picks(&e, &[choice(&e, &[2, 3], &whole(2))], &[])[0]
             .as_ref()
             .unwrap()
             .tiers
