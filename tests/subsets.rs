@@ -288,8 +288,10 @@ async fn retries_stay_inside_the_subset() {
 /// while the set's preferred tier as a whole stays healthy enough to keep
 /// all the set's traffic (3 of 4 healthy, × 1.4 overprovisioning). Decided
 /// over the whole set instead, the backup replica would never serve and
-/// reads (fallback `Fail`) would fail. When the replica recovers, reads
-/// return to it.
+/// reads (fallback `Fail`) would fail. Requests with no route (writes here)
+/// stay on the set's endpoints. With every replica down, reads fail at
+/// once rather than go to a replica known to be down; when the replica
+/// recovers, reads return to it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subset_spills_to_its_own_backup_tier() {
     let primaries = [
@@ -317,7 +319,11 @@ async fn a_subset_spills_to_its_own_backup_tier() {
                 .fall(1),
         )
         .unwrap()
-        .subsets(subsets(Fallback::Fail))
+        .subsets(
+            Subsets::new()
+                .subset(Subset::new("replicas", Selector::label("role", "replica")))
+                .route("replicas", is_read),
+        )
         .unwrap()
         .build(http_maker());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
@@ -355,41 +361,56 @@ async fn a_subset_spills_to_its_own_backup_tier() {
     let before = (replica.hits(), backup.hits());
     for _ in 0..20 {
         send(&mut lb, read()).await.unwrap();
+        send(&mut lb, write()).await.unwrap();
     }
     assert_eq!(
         replica.hits(),
         before.0,
-        "no read to the replica that is down"
+        "nothing to the replica that is down"
     );
     assert_eq!(
         backup.hits(),
         before.1 + 20,
-        "every read on the backup replica"
+        "every read, and only reads, on the backup"
     );
     assert_eq!(routed_to(&lb, "replicas"), SubsetRoute::Own);
     let primary_hits: u64 = primaries.iter().map(Backend::hits).sum();
-    assert_eq!(primary_hits, 0, "no read on a primary");
-    // The set's own tiers did not move: the backup serves only reads.
-    send(&mut lb, write()).await.unwrap();
-    assert_eq!(backup.hits(), before.1 + 20);
+    assert_eq!(primary_hits, 20, "the writes, on the set's own tier");
+
+    // Every replica down: reads fail at once, none is sent to a replica.
+    backup.healthy.store(false, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while routed_to(&lb, "replicas") != SubsetRoute::Fail {
+        assert!(Instant::now() < deadline, "reads never stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = (replica.hits(), backup.hits());
+    for _ in 0..10 {
+        let err = send(&mut lb, read()).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::NoEndpoints(e) if e.reason() == NoEndpointsReason::SubsetEmpty),
+            "{err:?}"
+        );
+    }
+    assert_eq!(
+        (replica.hits(), backup.hits()),
+        before,
+        "no read to a replica known down"
+    );
 
     replica.healthy.store(true, Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let before = replica.hits();
-        send(&mut lb, read()).await.unwrap();
-        if replica.hits() > before {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reads never returned to the replica"
-        );
+    while routed_to(&lb, "replicas") != SubsetRoute::Own {
+        assert!(Instant::now() < deadline, "reads never returned");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let before = backup.hits();
+    let before = (replica.hits(), backup.hits());
     for _ in 0..20 {
         send(&mut lb, read()).await.unwrap();
     }
-    assert_eq!(backup.hits(), before, "reads back on the replica's tier");
+    assert_eq!(
+        (replica.hits(), backup.hits()),
+        (before.0 + 20, before.1),
+        "reads back on the replica's tier"
+    );
 }

@@ -86,8 +86,8 @@ pub struct SubsetStats {
     pub name: String,
     /// Endpoints of the set its selector selects, in any state.
     pub members: usize,
-    /// ... of which can take requests now and are healthy (not ejected,
-    /// not down by their health check).
+    /// ... of which are healthy (service made, in service, not ejected,
+    /// not down by their health check), in any of the subset's tiers.
     pub healthy: usize,
     /// Where its requests go now.
     pub routed_to: SubsetRoute,

@@ -16,11 +16,14 @@ use crate::subset::resolve::RouteTo;
 use crate::subset::SubsetId;
 
 pub(crate) struct Snapshot<S> {
-    /// Pickable endpoints; picker indices point here. The first `serving`
+    /// Pickable endpoints; picker indices point here. The first `set_len`
     /// are the set's (its picker and tiers cover them); any after serve only
-    /// subsets, whose own tiers reach further.
+    /// subsets, whose own tiers reach further. (`poll_ready` cannot know a
+    /// request's route: it counts them all; a request with no route that
+    /// then finds nothing to pick waits in its future, bounded by the
+    /// readiness deadline.)
     pub(crate) ready: Box<[Arc<Slot>]>,
-    pub(crate) serving: usize,
+    pub(crate) set_len: usize,
     pub(crate) weights: Box<[u32]>,
     pub(crate) services: Box<[S]>,
     /// The generation of each service in `services` (see `Slot::install`).
@@ -186,8 +189,8 @@ impl<S> Snapshot<S> {
     #[inline]
     fn view(&self, subset: Option<SubsetId>) -> Option<View<'_>> {
         let all = View {
-            ready: &self.ready[..self.serving],
-            weights: &self.weights[..self.serving],
+            ready: &self.ready[..self.set_len],
+            weights: &self.weights[..self.set_len],
             picker: &*self.picker,
             tiers: self.tiers.as_deref(),
             index: None,
@@ -306,13 +309,21 @@ impl<S: Clone> Snapshot<S> {
         Some(self.picked(i, now))
     }
 
+    /// Whether a request to `ready[i]` counts in the set's total in flight
+    /// (bounded load): only the set's endpoints do, as the set's picker
+    /// sums only their weights.
+    #[inline]
+    pub(crate) fn counts_total(&self, i: usize) -> bool {
+        self.total.is_some() && i < self.set_len
+    }
+
     fn picked(&self, i: usize, now: Option<u64>) -> Picked<S> {
         Picked {
             slot: self.ready[i].clone(),
             generation: self.generations[i],
             service: self.services[i].clone(),
             now,
-            counts_total: self.total.is_some(),
+            counts_total: self.counts_total(i),
         }
     }
 
@@ -390,7 +401,7 @@ impl<S> Snapshot<S> {
     pub(crate) fn initial() -> Self {
         Snapshot {
             ready: Box::new([]),
-            serving: 0,
+            set_len: 0,
             weights: Box::new([]),
             services: Box::new([]),
             generations: Box::new([]),

@@ -28,9 +28,12 @@ impl<K, C> Builder<K, C> {
     }
 
     /// The panic threshold, in percent (50 by default): when fewer than
-    /// this share of a tier's endpoints are healthy (not ejected, service
-    /// made), every endpoint of the tier with a service serves, ejected or
-    /// not. 0 turns panic mode off.
+    /// this share of the set's endpoints are healthy (the tiers' healthy
+    /// shares added up; healthy: not ejected, not down by a probe, service
+    /// made), every endpoint of the most preferred tier with a service
+    /// serves, ejected or not. 0 turns panic mode off: with no healthy
+    /// endpoint, nothing serves. Subsets have no panic mode of their own
+    /// (their floor and fallback decide).
     pub fn panic_threshold(mut self, percent: f64) -> Result<Self, ConfigError> {
         if !(0.0..=100.0).contains(&percent) {
             return Err(ConfigError::percent("panic threshold", percent));
@@ -42,7 +45,7 @@ impl<K, C> Builder<K, C> {
     /// The overprovisioning factor (1.4 by default, Envoy's): a tier's
     /// healthy share, times this, is the share of requests it keeps; the
     /// rest spills over to the next tier (SRV priority, backup endpoints).
-    /// At 1.4 a tier keeps all its traffic down to 1 / 1.4 ≈ 72 % healthy;
+    /// At 1.4 a tier keeps all its traffic down to 1 / 1.4 ≈ 71.4 % healthy;
     /// at 1.0 it keeps exactly its healthy share, so a backup tier takes
     /// traffic as soon as a primary is lost. Below 1 a fully healthy tier
     /// would spill over, so that is an error, as is a value that is not a

@@ -38,7 +38,7 @@ pub(crate) struct Thresholds {
     /// Below this share of healthy endpoints (percent), panic mode.
     pub(crate) panic: f64,
     /// How much a tier's healthy share is trusted to carry (Envoy's
-    /// overprovisioning factor): at 1.4, a tier with 1 / 1.4 ≈ 71 % of its
+    /// overprovisioning factor): at 1.4, a tier with 1 / 1.4 ≈ 71.4 % of its
     /// endpoints healthy still takes all the traffic.
     pub(crate) overprovisioning: f64,
 }
@@ -63,7 +63,7 @@ const WHOLE: u32 = 1_000_000;
 ///   that share of requests, the next tier the share of the rest its own
 ///   health covers, and so on (Envoy's priority load); when the tiers'
 ///   health adds up to less than 100 %, their shares are scaled up to
-///   cover all requests. At 1.4, a tier at ≥ 72 % healthy keeps all the
+///   cover all requests. At 1.4, a tier at ≥ 71.4 % healthy keeps all the
 ///   traffic; at 50 %, 70 % stays and 30 % spills to the next tier; when
 ///   it recovers, the traffic returns. At 1.0 a tier keeps exactly its
 ///   healthy share.
@@ -116,7 +116,8 @@ fn serving_enabled(hosts: &[Host], thresholds: &Thresholds) -> Serving {
     // whose probe already failed, when the others may pass a moment later).
     // The healthy ones serve, or nothing does yet.
     let warming = hosts.iter().any(|h| h.awaits_probe);
-    if healthy == 0.0 && warming {
+    // With panic mode off, likewise: nothing healthy, nothing serves.
+    if healthy == 0.0 && (warming || thresholds.panic == 0.0) {
         return Serving::default();
     }
     if !warming && (healthy == 0.0 || healthy < thresholds.panic / 100.0) {
@@ -275,9 +276,11 @@ mod tests {
         let s = super::serving(&hosts, &panic_at(50.0));
         assert_eq!(s.endpoints.len(), 4);
         assert!(s.panic);
-        // A threshold of 0 never panics.
+        // A threshold of 0 never panics, even with nothing healthy.
         let s = super::serving(&hosts, &panic_at(0.0));
         assert_eq!((s.endpoints, s.panic), (vec![(0, 1)], false));
+        let s = super::serving(&[ejected(0), ejected(0)], &panic_at(0.0));
+        assert_eq!((s.endpoints, s.panic), (vec![], false));
         // Endpoints without a service count against the tier's health
         // but cannot serve even in panic: no panic without an ejected one.
         let hosts = [host(0, 1, true), host(0, 1, false), host(0, 1, false)];

@@ -150,7 +150,7 @@ where
         self.note_tiers(&serving.tiers);
         // Each subset is balanced as a set of its own (its members' tiers,
         // spill-over and panic threshold): decided first, gathered after.
-        let own = self.serve_subsets(&hosts);
+        let own = self.serve_subsets(&hosts, &serving);
         let routing = self.route_subsets(&own);
         // The set's serving endpoints come first in `ready` (its picker and
         // tiers cover them), then those only a subset's tiers reach.
@@ -207,12 +207,12 @@ where
         let tiers = (ranges.len() > 1)
             .then(|| super::tiers::tier_pickers(&*self.policy, &slots, &weights, &ranges));
         let mut rebuilt = false;
-        let (was, now) = (&previous.ready[..previous.serving], &slots[..global]);
+        let (was, now) = (&previous.ready[..previous.set_len], &slots[..global]);
         let unchanged = !previous.stopped
             && tiers.is_none()
             && previous.tiers.is_none()
             && was.len() == now.len()
-            && previous.weights[..previous.serving] == weights[..global]
+            && previous.weights[..previous.set_len] == weights[..global]
             && was.iter().zip(now).all(|(a, b)| Arc::ptr_eq(a, b));
         let picker = if unchanged {
             previous.picker.clone()
@@ -309,7 +309,7 @@ where
         let terminal = self.discovered.ended && self.members.is_empty();
         shared.publish(Snapshot {
             ready: slots.iter().cloned().collect(),
-            serving: global,
+            set_len: global,
             weights: weights.iter().copied().collect(),
             services: services.into(),
             generations: generations.into(),

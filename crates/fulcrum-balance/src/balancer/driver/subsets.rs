@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::hosts::{serving, Host};
+use super::hosts::{serving, Host, Serving, Thresholds};
 use super::publish::build_picker;
 use super::ready::Tiered;
 use super::tiers::tier_pickers;
@@ -25,6 +25,55 @@ pub(super) struct SubsetServing {
     /// Each serving tier's priority and share (millionths).
     pub(super) tiers: Vec<(u32, u32)>,
     pub(super) census: Census,
+}
+
+/// One subset balanced among its own members (`members`, indices into
+/// `hosts`; `making` of them still being made): its tiers spill over by its
+/// own health, with the balancer's `overprovisioning` factor. It has no
+/// panic mode of its own (its floor and fallback decide when it stops
+/// serving): with no healthy member it offers only those the set's panic
+/// mode put back (in `set`), as a last resort.
+pub(super) fn subset_serving(
+    hosts: &[Host],
+    members: &[usize],
+    making: usize,
+    set: &Serving,
+    overprovisioning: f64,
+) -> SubsetServing {
+    let own: Vec<Host> = members.iter().map(|&i| hosts[i]).collect();
+    let healthy = own
+        .iter()
+        .filter(|h| !h.disabled && h.available && h.healthy)
+        .count();
+    let (endpoints, tiers): (Vec<(usize, u32)>, _) = if healthy > 0 {
+        let thresholds = Thresholds {
+            panic: 0.0,
+            overprovisioning,
+        };
+        let chosen = serving(&own, &thresholds);
+        let endpoints = chosen.endpoints.iter().map(|&(k, w)| (members[k], w));
+        (endpoints.collect(), chosen.tiers)
+    } else {
+        let mut mine = vec![false; hosts.len()];
+        for &i in members {
+            mine[i] = true;
+        }
+        let endpoints = set.endpoints.iter().copied().filter(|&(i, _)| mine[i]);
+        (endpoints.collect(), set.tiers.clone())
+    };
+    let census = Census {
+        members: members.len(),
+        healthy,
+        available: endpoints.len(),
+        // Members awaiting their first probe are warming up too: the
+        // subset waits for them rather than fail.
+        warming: making + own.iter().filter(|h| h.awaits_probe).count(),
+    };
+    SubsetServing {
+        endpoints,
+        tiers,
+        census,
+    }
 }
 
 /// A picker (or tiers) for each subset that takes requests (`None` for
@@ -84,7 +133,7 @@ pub(super) fn subset_picks(
 }
 
 /// What the driver decided for subsets at one publish.
-pub(super) struct Routing {
+pub(super) struct SubsetRoutes {
     /// Whether each subset takes requests (its own, or others' by their
     /// fallback).
     pub(super) takes: Vec<bool>,
@@ -98,44 +147,32 @@ where
     M: Maker<S>,
 {
     /// Each subset balanced as a set of its own, from `hosts` (one per
-    /// member): the endpoints that would take its requests, and its census.
-    pub(super) fn serve_subsets(&self, hosts: &[Host]) -> Vec<SubsetServing> {
+    /// member) and what the set serves.
+    pub(super) fn serve_subsets(&self, hosts: &[Host], set: &Serving) -> Vec<SubsetServing> {
         self.subsets
             .iter()
             .map(|rule| {
                 let members: Vec<usize> = (0..hosts.len())
                     .filter(|&i| rule.selector.matches(&self.members.at(i).slot.endpoint))
                     .collect();
-                let own: Vec<Host> = members.iter().map(|&i| hosts[i]).collect();
-                let chosen = serving(&own, &self.thresholds);
-                let census = Census {
-                    members: members.len(),
-                    healthy: own
-                        .iter()
-                        .filter(|h| !h.disabled && h.available && h.healthy)
-                        .count(),
-                    available: chosen.endpoints.len(),
-                    warming: members
-                        .iter()
-                        .filter(|&&i| self.members.at(i).slot.state() == EndpointState::Warming)
-                        .count(),
-                };
-                SubsetServing {
-                    endpoints: chosen
-                        .endpoints
-                        .into_iter()
-                        .map(|(k, weight)| (members[k], weight))
-                        .collect(),
-                    tiers: chosen.tiers,
-                    census,
-                }
+                let making = members
+                    .iter()
+                    .filter(|&&i| self.members.at(i).slot.state() == EndpointState::Warming)
+                    .count();
+                subset_serving(
+                    hosts,
+                    &members,
+                    making,
+                    set,
+                    self.thresholds.overprovisioning,
+                )
             })
             .collect()
     }
 
     /// Where each subset's requests go now, given what each would serve
     /// with. Counts and logs each change.
-    pub(super) fn route_subsets(&mut self, own: &[SubsetServing]) -> Routing {
+    pub(super) fn route_subsets(&mut self, own: &[SubsetServing]) -> SubsetRoutes {
         let rules = self.subsets.clone();
         let census: Vec<Census> = own.iter().map(|o| o.census).collect();
         let routes = resolve(&rules, &census);
@@ -182,7 +219,7 @@ where
                 routed_to: describe(&rules, j, routes[j]),
             })
             .collect();
-        Routing {
+        SubsetRoutes {
             takes,
             routes: routes.into(),
             stats,
@@ -225,6 +262,73 @@ mod tests {
     ) -> Box<[Option<SubsetPick>]> {
         let chosen: Vec<Option<Tiered>> = chosen.iter().cloned().map(Some).collect();
         subset_picks(&crate::pick::RoundRobin, &chosen, &e.slots, previous)
+    }
+
+    fn host(priority: u32, healthy: bool) -> Host {
+        Host {
+            priority,
+            weight: 1,
+            available: true,
+            healthy,
+            disabled: false,
+            awaits_probe: false,
+        }
+    }
+
+    /// Three primaries (0..3) and a replica (3) in tier 0, a backup
+    /// replica (4): the replicas subset is members 3 and 4.
+    fn set_of(replica_healthy: bool, backup_healthy: bool) -> Vec<Host> {
+        vec![
+            host(0, true),
+            host(0, true),
+            host(0, true),
+            host(0, replica_healthy),
+            host(1, backup_healthy),
+        ]
+    }
+
+    #[test]
+    fn a_subset_spills_to_its_own_backup_tier() {
+        let hosts = set_of(false, true);
+        let set = serving(&hosts, &Thresholds::default());
+        assert_eq!(set.tiers, vec![(0, 1_000_000)], "the set keeps tier 0");
+        let own = subset_serving(&hosts, &[3, 4], 0, &set, 1.4);
+        assert_eq!(own.endpoints, vec![(4, 1)]);
+        assert_eq!(own.tiers, vec![(1, 1_000_000)]);
+        assert_eq!((own.census.healthy, own.census.available), (1, 1));
+        // Both healthy: its own tier 0.
+        let hosts = set_of(true, true);
+        let set = serving(&hosts, &Thresholds::default());
+        let own = subset_serving(&hosts, &[3, 4], 0, &set, 1.4);
+        assert_eq!(own.endpoints, vec![(3, 1)]);
+    }
+
+    #[test]
+    fn a_subset_with_no_healthy_member_has_no_panic_of_its_own() {
+        // The set is healthy enough: nothing to offer, the fallback decides.
+        let hosts = set_of(false, false);
+        let set = serving(&hosts, &Thresholds::default());
+        assert!(!set.panic);
+        let own = subset_serving(&hosts, &[3, 4], 0, &set, 1.4);
+        assert!(own.endpoints.is_empty());
+        assert_eq!((own.census.healthy, own.census.available), (0, 0));
+        // The set in panic put its members back: the last resort.
+        let hosts = [host(0, false), host(0, false), host(0, true)];
+        let set = serving(&hosts, &Thresholds::default());
+        assert!(set.panic);
+        let own = subset_serving(&hosts, &[0, 1], 0, &set, 1.4);
+        assert_eq!(own.endpoints, vec![(0, 1), (1, 1)]);
+        assert_eq!((own.census.healthy, own.census.available), (0, 2));
+    }
+
+    #[test]
+    fn members_being_made_or_awaiting_a_probe_are_warming() {
+        let mut hosts = set_of(false, false);
+        hosts[4].awaits_probe = true;
+        hosts[4].available = false;
+        let set = serving(&hosts, &Thresholds::default());
+        let own = subset_serving(&hosts, &[3, 4], 1, &set, 1.4);
+        assert_eq!(own.census.warming, 2);
     }
 
     #[test]

@@ -218,7 +218,7 @@ where
                 slot.clone(),
                 snap.generations[i],
                 start,
-                snap.total.is_some(),
+                snap.counts_total(i),
             )),
             classify,
             seed,
