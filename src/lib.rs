@@ -65,8 +65,8 @@ pub mod discovery {
 
 #[cfg(feature = "balance")]
 pub use fulcrum_balance::{
-    balancer, channel, classify, health, key, make_fn, pick, retry, stats, subset, updates,
-    Backoff, BalanceLayer, Balancer, Builder, CancelledAs, Classify, Completion, EndpointState,
-    Error, FailureKind, MakeFn, ManageError, Manager, Outcome, ResponseFuture, Stats, Updater,
-    Updates,
+    balancer, channel, classify, health, key, make_fn, pick, retry, stats, subset, subsetting,
+    updates, Backoff, BalanceLayer, Balancer, Builder, CancelledAs, Classify, Completion,
+    EndpointState, Error, FailureKind, MakeFn, ManageError, Manager, Outcome, ResponseFuture,
+    Stats, Updater, Updates,
 };

@@ -35,6 +35,7 @@ pub mod retry;
 mod slot;
 pub mod stats;
 pub mod subset;
+pub mod subsetting;
 pub mod updates;
 
 pub use balancer::{

@@ -14,6 +14,7 @@ mod bench;
 mod demo;
 mod load;
 mod resolve;
+mod simulate;
 
 /// Client-side load balancing: discovery, policies, tail latency.
 #[derive(Debug, Parser)]
@@ -43,6 +44,9 @@ enum Command {
     /// through an in-process DNS server: one slow, one failing, one that
     /// dies and comes back), side by side. Needs nothing installed.
     Demo(demo::Args),
+    /// Compute what a setting does to many clients, before deploying it.
+    #[command(subcommand)]
+    Simulate(simulate::Args),
 }
 
 /// A failure, with the exit status it maps to.
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
             Command::Resolve(args) => resolve::run(args).await,
             Command::Bench(args) => bench::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Simulate(args) => simulate::run(args),
         }
     });
     match result {

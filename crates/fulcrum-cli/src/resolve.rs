@@ -34,6 +34,10 @@ struct EndpointOut {
     addr: String,
     weight: u32,
     priority: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zone: Option<String>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    labels: std::collections::BTreeMap<String, String>,
 }
 
 fn print(target: &str, set: &EndpointSet, json: bool) -> Result<(), Failure> {
@@ -47,6 +51,8 @@ fn print(target: &str, set: &EndpointSet, json: bool) -> Result<(), Failure> {
                     addr: e.addr().to_string(),
                     weight: e.weight(),
                     priority: e.priority(),
+                    zone: e.zone().map(str::to_owned),
+                    labels: e.labels().clone(),
                 })
                 .collect(),
         };
@@ -79,20 +85,52 @@ fn print_table(out: &mut impl Write, target: &str, set: &EndpointSet) -> std::io
         .max()
         .unwrap_or(0)
         .max("ADDRESS".len());
-    writeln!(
-        out,
-        "  {:<width$}  {:>6}  {:>8}  AUTHORITY",
-        "ADDRESS", "WEIGHT", "PRIORITY"
-    )?;
+    let labelled = set
+        .iter()
+        .any(|e| e.zone().is_some() || !e.labels().is_empty());
+    let authority_width = set
+        .iter()
+        .map(|e| e.authority().unwrap_or("-").len())
+        .max()
+        .unwrap_or(0)
+        .max("AUTHORITY".len());
+    let header = format!(
+        "  {:<width$}  {:>6}  {:>8}  {:<authority_width$}",
+        "ADDRESS", "WEIGHT", "PRIORITY", "AUTHORITY"
+    );
+    if labelled {
+        writeln!(out, "{header}  LABELS")?;
+    } else {
+        writeln!(out, "{}", header.trim_end())?;
+    }
     for e in set.iter() {
-        writeln!(
-            out,
-            "  {:<width$}  {:>6}  {:>8}  {}",
+        let line = format!(
+            "  {:<width$}  {:>6}  {:>8}  {:<authority_width$}",
             e.addr().to_string(),
             e.weight(),
             e.priority(),
             e.authority().unwrap_or("-")
-        )?;
+        );
+        if labelled {
+            // The zone first (when discovery set one apart), then every
+            // label, as the static syntax writes them.
+            let mut labels: Vec<String> =
+                e.zone().map(|z| format!("zone={z}")).into_iter().collect();
+            labels.extend(
+                e.labels()
+                    .iter()
+                    .filter(|(k, _)| !(k.as_str() == "zone" && e.zone().is_some()))
+                    .map(|(k, v)| format!("{k}={v}")),
+            );
+            let labels = if labels.is_empty() {
+                "-".to_owned()
+            } else {
+                labels.join(";")
+            };
+            writeln!(out, "{line}  {labels}")?;
+        } else {
+            writeln!(out, "{}", line.trim_end())?;
+        }
     }
     Ok(())
 }

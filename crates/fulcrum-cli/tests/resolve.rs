@@ -35,6 +35,28 @@ async fn json_for_a_static_list() {
     );
 }
 
+/// Labels (a static entry's `;key=value`, zone and region among them) are
+/// shown as the static syntax writes them, in the table and in JSON.
+#[tokio::test]
+async fn labels_are_shown() {
+    let target = "127.0.0.2:8080;role=primary;zone=eu-1a,127.0.0.3:8080";
+    let o = fulcrum(&["resolve", target]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(table.lines().nth(1).unwrap().ends_with("LABELS"), "{table}");
+    assert!(table.contains("role=primary;zone=eu-1a"), "{table}");
+    assert!(
+        table.lines().nth(3).unwrap().trim_end().ends_with('-'),
+        "{table}"
+    );
+    let o = fulcrum(&["resolve", target, "--json"]).await;
+    assert!(
+        stdout(&o).contains("\"labels\":{\"role\":\"primary\",\"zone\":\"eu-1a\"}"),
+        "{}",
+        stdout(&o)
+    );
+}
+
 #[tokio::test]
 async fn srv_records_as_json_and_as_a_table() {
     let dns = DnsServer::start().await;

@@ -63,6 +63,9 @@ pub(crate) struct Settings {
     pub(crate) slow_start: Option<SlowStart>,
     /// Checked subsets (see [`crate::subset`]); empty without.
     pub(crate) subsets: Arc<[SubsetRule]>,
+    /// This client's share of the endpoints (see [`crate::subsetting`]);
+    /// all of them without.
+    pub(crate) subsetting: Option<crate::subsetting::Subsetting>,
     /// How often the driver records metrics (feature `metrics`); never
     /// without.
     #[cfg(feature = "metrics")]
@@ -87,6 +90,7 @@ impl Default for Settings {
             checks: None,
             slow_start: None,
             subsets: Arc::new([]),
+            subsetting: None,
             #[cfg(feature = "metrics")]
             metrics_every: None,
         }

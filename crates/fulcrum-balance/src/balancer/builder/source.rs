@@ -58,6 +58,23 @@ impl<K, C> Builder<K, C> {
         self
     }
 
+    /// Deterministic subsetting ([`Subsetting`](crate::subsetting::Subsetting)):
+    /// this client uses only its subset of each endpoint set discovery
+    /// gives, chosen so that every endpoint gets close to the same number
+    /// of clients. Off by default (every endpoint is used).
+    ///
+    /// ```
+    /// use fulcrum_balance::{subsetting::Subsetting, Balancer};
+    ///
+    /// let builder = Balancer::builder()
+    ///     .subsetting(Subsetting::rendezvous("orders-7f9c", 10).unwrap());
+    /// # drop(builder);
+    /// ```
+    pub fn subsetting(mut self, subsetting: crate::subsetting::Subsetting) -> Self {
+        self.settings.subsetting = Some(subsetting);
+        self
+    }
+
     /// Endpoint sets from an [`Updater`](crate::Updater) channel. Clonable:
     /// several balancers (or a layer applied many times) can share it.
     pub fn updates(mut self, updates: Updates) -> Self {

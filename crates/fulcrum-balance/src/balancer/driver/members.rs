@@ -195,7 +195,18 @@ where
                 }
                 return;
             }
-            Some(Ok(set)) => set,
+            Some(Ok(set)) => match &self.subsetting {
+                Some(subsetting) => {
+                    let mine = subsetting.select(&set);
+                    tracing::debug!(
+                        kept = mine.len(),
+                        of = set.len(),
+                        "subsetting: this client's endpoints"
+                    );
+                    mine
+                }
+                None => set,
+            },
         };
         if set.duplicates() > 0 {
             tracing::warn!(

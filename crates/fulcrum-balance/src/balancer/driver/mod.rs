@@ -174,6 +174,7 @@ pub(crate) struct Driver<S, M> {
     /// The subsets, where each one's requests went at the last publish,
     /// and how many times that changed.
     subsets: Arc<[crate::subset::SubsetRule]>,
+    subsetting: Option<crate::subsetting::Subsetting>,
     subset_routes: Vec<crate::subset::resolve::RouteTo>,
     subset_served: Vec<bool>,
     subset_changes: u64,
@@ -308,6 +309,7 @@ where
             tier_changes: 0,
             slow_start: settings.slow_start.clone(),
             subsets: settings.subsets.clone(),
+            subsetting: settings.subsetting.clone(),
             subset_routes: Vec::new(),
             subset_served: Vec::new(),
             subset_changes: 0,
