@@ -72,17 +72,33 @@ async fn each_client_uses_its_own_subset_and_keeps_it_through_unrelated_churn() 
         let hit = reached(&mut lb, &backends, 60).await;
         assert_eq!(hit, expected, "{id}: only its subset, all of it");
 
+        // One of its endpoints leaves: one replaces it, the other two stay,
+        // as `select` computes for the new set.
+        let gone = *expected.iter().next().unwrap();
+        let fewer = EndpointSet::new(full.iter().filter(|e| e.addr() != gone).cloned());
+        let now = addrs(&subsetting.select(&fewer));
+        assert_eq!(now.intersection(&expected).count(), 2, "{id}");
+        tx.update(fewer.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while lb.stats().endpoint(gone).is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id}: update never applied"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        lb.ready_all(Duration::from_secs(5)).await.unwrap();
+        let hit = reached(&mut lb, &backends, 60).await;
+        assert_eq!(hit, now, "{id}: its new subset, and only that");
+
         // An endpoint it does not use leaves: its subset stays.
         let unused = backends
             .iter()
-            .find(|b| !expected.contains(&b.addr))
+            .find(|b| !now.contains(&b.addr) && b.addr != gone)
             .unwrap();
-        tx.update(EndpointSet::new(
-            full.iter().filter(|e| e.addr() != unused.addr).cloned(),
-        ));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let hit = reached(&mut lb, &backends, 30).await;
-        assert_eq!(hit, expected, "{id}: unchanged by unrelated churn");
+        let fewer_still =
+            EndpointSet::new(fewer.iter().filter(|e| e.addr() != unused.addr).cloned());
+        assert_eq!(addrs(&subsetting.select(&fewer_still)), now, "{id}");
     }
 }
 

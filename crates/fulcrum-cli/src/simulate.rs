@@ -10,10 +10,11 @@ use crate::Failure;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Args {
-    /// Deterministic subsetting: each client connects to SUBSET of the
-    /// ENDPOINTS. Prints the connections (against a full mesh), clients
-    /// per endpoint (min / mean / max) and, with --churn, how many
-    /// connections move when that percentage of endpoints is replaced.
+    /// Deterministic subsetting: each of C clients connects to K of the N
+    /// endpoints. Prints the connections (against a full mesh), clients
+    /// per endpoint (min / mean / max) and how many connections move when
+    /// P % of the endpoints are replaced by new ones (--churn, 10 by
+    /// default; 0 skips it).
     Subsetting(SubsettingArgs),
 }
 
@@ -89,15 +90,19 @@ fn print(args: &SubsettingArgs, method: &str, r: &Report) -> std::io::Result<()>
     match &r.churn {
         Some(c) => writeln!(
             out,
-            "churn replaced={} endpoints ({}%) moved={} connections ({:.1}%) forced={} (to removed endpoints) extra={}",
+            "churn replaced={} endpoints ({:.1}%) moved={} connections ({:.1}%) forced={} (to removed endpoints) extra={}",
             c.replaced,
-            args.churn,
+            100.0 * c.replaced as f64 / args.endpoints as f64,
             c.moved,
             100.0 * c.moved as f64 / r.connections as f64,
             c.forced,
             c.moved - c.forced
         )?,
-        None => writeln!(out, "churn none (--churn 0)")?,
+        None => writeln!(
+            out,
+            "churn none ({}% of {} endpoints rounds to 0 replaced)",
+            args.churn, args.endpoints
+        )?,
     }
     Ok(())
 }

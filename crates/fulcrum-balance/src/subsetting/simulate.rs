@@ -17,7 +17,6 @@
 //! assert_eq!((report.per_endpoint.min, report.per_endpoint.max), (25, 25));
 //! ```
 
-use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -50,8 +49,12 @@ pub struct Scenario {
     pub churn_percent: f64,
 }
 
-/// The largest `clients × endpoints` simulated (a few seconds of work).
+/// The largest `clients × endpoints` simulated: a few seconds of work on
+/// one core (each pair is one hash, twice with churn).
 pub const MAX_PAIRS: u64 = 200_000_000;
+
+/// The most endpoints simulated.
+pub const MAX_ENDPOINTS: usize = 1 << 20;
 
 /// A scenario that cannot be simulated, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +104,8 @@ pub struct Report {
 }
 
 /// Simulates `scenario`: every client's subset of a synthetic set, then
-/// again after the replacement.
+/// again after the replacement. Memory grows with the endpoints only:
+/// each client's subsets are compared and dropped.
 pub fn simulate(scenario: &Scenario) -> Result<Report, ScenarioError> {
     let Scenario {
         method,
@@ -110,14 +114,24 @@ pub fn simulate(scenario: &Scenario) -> Result<Report, ScenarioError> {
         subset,
         churn_percent,
     } = *scenario;
-    if clients == 0 || endpoints == 0 || subset == 0 {
-        return Err(ScenarioError(
-            "clients, endpoints and subset must each be at least 1".into(),
-        ));
+    for (what, value) in [
+        ("clients", clients),
+        ("endpoints", endpoints as u64),
+        ("subset", subset as u64),
+    ] {
+        if value == 0 {
+            return Err(ScenarioError(format!("{what} must be at least 1")));
+        }
     }
     if subset > endpoints {
         return Err(ScenarioError(format!(
             "a subset of {subset} is more than the {endpoints} endpoints; give at most {endpoints}"
+        )));
+    }
+    if endpoints > MAX_ENDPOINTS {
+        return Err(ScenarioError(format!(
+            "{endpoints} endpoints is more than the {MAX_ENDPOINTS} simulated; the spread \
+             depends on clients per endpoint, so simulate a proportional smaller fleet"
         )));
     }
     if !(0.0..=100.0).contains(&churn_percent) {
@@ -128,74 +142,91 @@ pub fn simulate(scenario: &Scenario) -> Result<Report, ScenarioError> {
     if clients.saturating_mul(endpoints as u64) > MAX_PAIRS {
         return Err(ScenarioError(format!(
             "{clients} clients × {endpoints} endpoints is more than {MAX_PAIRS} pairs to \
-             score; simulate fewer clients (the spread depends on clients per endpoint)"
+             score; simulate a proportional smaller fleet (the spread depends on clients \
+             per endpoint, clients × subset / endpoints)"
         )));
     }
     let before: Vec<SocketAddr> = (0..endpoints).map(address).collect();
-    let subsets = subsets_of(method, clients, &before, subset);
+    let replaced = ((endpoints as f64 * churn_percent / 100.0).round() as usize).min(endpoints);
+    // Every `endpoints / replaced`-th endpoint leaves; as many new ones
+    // (addresses never used before) join.
+    let mut removed = vec![false; endpoints];
+    if let Some(step) = endpoints.checked_div(replaced) {
+        (0..replaced).for_each(|r| removed[r * step] = true);
+    }
+    let mut after: Vec<SocketAddr> = (0..endpoints)
+        .filter(|&k| !removed[k])
+        .map(|k| before[k])
+        .collect();
+    after.extend((0..replaced).map(|r| address(endpoints + r)));
+    let old = Chooser::new(method, &before, subset);
+    let new = (replaced > 0).then(|| Chooser::new(method, &after, subset));
     let mut counts = vec![0u64; endpoints];
-    for chosen in &subsets {
-        for &k in chosen {
-            counts[k] += 1;
+    let (mut moved, mut forced) = (0u64, 0u64);
+    for client in 0..clients {
+        let mine = old.choose(client);
+        mine.iter().for_each(|&k| counts[k] += 1);
+        let Some(new) = &new else {
+            continue;
+        };
+        let mut kept: Vec<SocketAddr> = new.choose(client).iter().map(|&k| after[k]).collect();
+        kept.sort_unstable();
+        for &k in &mine {
+            if kept.binary_search(&before[k]).is_err() {
+                moved += 1;
+                forced += u64::from(removed[k]);
+            }
         }
     }
     let connections: u64 = counts.iter().sum();
-    let per_endpoint = Spread {
-        min: counts.iter().copied().min().unwrap_or(0),
-        mean: connections as f64 / endpoints as f64,
-        max: counts.iter().copied().max().unwrap_or(0),
-    };
-    let replaced = ((endpoints as f64 * churn_percent / 100.0).round() as usize).min(endpoints);
-    let churn = (replaced > 0).then(|| {
-        // Every `endpoints / replaced`-th endpoint leaves; as many new ones
-        // (addresses never used before) join.
-        let step = endpoints / replaced;
-        let removed: HashSet<usize> = (0..replaced).map(|r| r * step).collect();
-        let mut after: Vec<SocketAddr> = (0..endpoints)
-            .filter(|k| !removed.contains(k))
-            .map(|k| before[k])
-            .collect();
-        after.extend((0..replaced).map(|r| address(endpoints + r)));
-        let again = subsets_of(method, clients, &after, subset);
-        let (mut moved, mut forced) = (0, 0);
-        for (old, new) in subsets.iter().zip(&again) {
-            let new: HashSet<SocketAddr> = new.iter().map(|&k| after[k]).collect();
-            for &k in old {
-                if !new.contains(&before[k]) {
-                    moved += 1;
-                    forced += u64::from(removed.contains(&k));
-                }
-            }
-        }
-        Churn {
-            replaced,
-            moved,
-            forced,
-        }
-    });
     Ok(Report {
         connections,
         full_mesh: clients * endpoints as u64,
-        per_endpoint,
-        churn,
+        per_endpoint: Spread {
+            min: counts.iter().copied().min().unwrap_or(0),
+            mean: connections as f64 / endpoints as f64,
+            max: counts.iter().copied().max().unwrap_or(0),
+        },
+        churn: (replaced > 0).then_some(Churn {
+            replaced,
+            moved,
+            forced,
+        }),
     })
 }
 
-/// Every client's subset (positions in `addrs`).
-fn subsets_of(method: Method, clients: u64, addrs: &[SocketAddr], size: usize) -> Vec<Vec<usize>> {
-    match method {
-        Method::Rendezvous => {
-            let hashes: Vec<u64> = addrs.iter().copied().map(endpoint_hash).collect();
-            (0..clients)
-                .map(|c| {
-                    let client = hash_bytes(format!("client-{c}").as_bytes());
-                    rendezvous::choose(client, &hashes, size)
-                })
-                .collect()
+/// One client's subset of a fixed set of endpoints, by client number.
+struct Chooser<'a> {
+    method: Method,
+    addrs: &'a [SocketAddr],
+    hashes: Vec<u64>,
+    size: usize,
+}
+
+impl<'a> Chooser<'a> {
+    fn new(method: Method, addrs: &'a [SocketAddr], size: usize) -> Self {
+        let hashes = match method {
+            Method::Rendezvous => addrs.iter().copied().map(endpoint_hash).collect(),
+            Method::Deterministic => Vec::new(),
+        };
+        Chooser {
+            method,
+            addrs,
+            hashes,
+            size,
         }
-        Method::Deterministic => (0..clients)
-            .map(|c| deterministic::choose(c, addrs, size))
-            .collect(),
+    }
+
+    /// Positions in the set of the subset of client `c` (named
+    /// `client-{c}`, or at coordinate `c`).
+    fn choose(&self, c: u64) -> Vec<usize> {
+        match self.method {
+            Method::Rendezvous => {
+                let client = hash_bytes(format!("client-{c}").as_bytes());
+                rendezvous::choose(client, &self.hashes, self.size)
+            }
+            Method::Deterministic => deterministic::choose(c, self.addrs, self.size),
+        }
     }
 }
 
@@ -256,10 +287,18 @@ mod tests {
     fn scenarios_that_cannot_work_are_refused() {
         let bad = |s: Scenario| simulate(&s).unwrap_err().to_string();
         assert!(bad(scenario(Method::Rendezvous, 10, 5, 6)).contains("more than the 5 endpoints"));
-        assert!(bad(scenario(Method::Rendezvous, 0, 5, 1)).contains("at least 1"));
-        let mut s = scenario(Method::Rendezvous, 10, 5, 1);
-        s.churn_percent = 150.0;
-        assert!(bad(s).contains("not a percentage"));
+        assert_eq!(
+            bad(scenario(Method::Rendezvous, 0, 5, 1)),
+            "clients must be at least 1"
+        );
+        assert!(
+            bad(scenario(Method::Rendezvous, 1, 2_000_000, 1)).contains("endpoints is more than")
+        );
+        for churn in [150.0, f64::NAN, -1.0] {
+            let mut s = scenario(Method::Rendezvous, 10, 5, 1);
+            s.churn_percent = churn;
+            assert!(bad(s).contains("not a percentage"), "{churn}");
+        }
         assert!(bad(scenario(Method::Rendezvous, 1_000_000, 1_000, 5)).contains("pairs"));
     }
 }

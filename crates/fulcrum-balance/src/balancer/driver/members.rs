@@ -195,18 +195,7 @@ where
                 }
                 return;
             }
-            Some(Ok(set)) => match &self.subsetting {
-                Some(subsetting) => {
-                    let mine = subsetting.select(&set);
-                    tracing::debug!(
-                        kept = mine.len(),
-                        of = set.len(),
-                        "subsetting: this client's endpoints"
-                    );
-                    mine
-                }
-                None => set,
-            },
+            Some(Ok(set)) => set,
         };
         if set.duplicates() > 0 {
             tracing::warn!(
@@ -214,6 +203,18 @@ where
                 "endpoint set repeats addresses; the first occurrence of each is used"
             );
         }
+        let set = match &self.subsetting {
+            Some(subsetting) => {
+                let mine = subsetting.select(&set);
+                tracing::debug!(
+                    kept = mine.len(),
+                    of = set.len(),
+                    "subsetting: this client's endpoints"
+                );
+                mine
+            }
+            None => set,
+        };
         let d = &mut self.discovered;
         let mut changed = d.error.is_some() || !d.has_set || d.latest_set_empty != set.is_empty();
         d.error = None;
