@@ -11,13 +11,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fulcrum::health::HealthChecks;
 use fulcrum::stats::SubsetRoute;
 use fulcrum::subset::{Fallback, Routed, Selector, Subset, Subsets};
 use fulcrum::{Balancer, Error, NoEndpointsReason};
 use http_body_util::Empty;
 use hyper::{Method, Request};
-use support::{body_text, health_probe, http_maker, server_errors, Backend, Behaviour};
+use support::{body_text, http_maker, prompt_health_checks, server_errors, Backend, Behaviour};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
@@ -52,19 +51,19 @@ async fn build(primary: &Backend, replicas: &[Backend], fallback: Fallback) -> L
     let target: Vec<String> = std::iter::once(format!("{};role=primary", primary.addr))
         .chain(replicas.iter().map(|b| format!("{};role=replica", b.addr)))
         .collect();
+    build_over(&target, subsets(fallback)).await
+}
+
+/// A balancer over `target`'s entries, health-checked every [`INTERVAL`],
+/// with `subsets`.
+async fn build_over(target: &[String], subsets: Subsets<Req>) -> Lb {
     let lb = Balancer::builder()
         .discover_target(&target.join(","))
         .unwrap()
         .classify(server_errors())
-        .health_checks(
-            HealthChecks::new(health_probe())
-                .interval(INTERVAL)
-                .jitter_percent(0)
-                .rise(1)
-                .fall(1),
-        )
+        .health_checks(prompt_health_checks(INTERVAL))
         .unwrap()
-        .subsets(subsets(fallback))
+        .subsets(subsets)
         .unwrap()
         .build(http_maker());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
@@ -307,26 +306,10 @@ async fn a_subset_spills_to_its_own_backup_tier() {
         .collect();
     target.push(format!("{};role=replica", replica.addr));
     target.push(format!("{};backup;role=replica", backup.addr));
-    let mut lb: Lb = Balancer::builder()
-        .discover_target(&target.join(","))
-        .unwrap()
-        .classify(server_errors())
-        .health_checks(
-            HealthChecks::new(health_probe())
-                .interval(INTERVAL)
-                .jitter_percent(0)
-                .rise(1)
-                .fall(1),
-        )
-        .unwrap()
-        .subsets(
-            Subsets::new()
-                .subset(Subset::new("replicas", Selector::label("role", "replica")))
-                .route("replicas", is_read),
-        )
-        .unwrap()
-        .build(http_maker());
-    lb.ready_all(Duration::from_secs(5)).await.unwrap();
+    let replicas_only = Subsets::new()
+        .subset(Subset::new("replicas", Selector::label("role", "replica")))
+        .route("replicas", is_read);
+    let mut lb = build_over(&target, replicas_only).await;
     for _ in 0..20 {
         send(&mut lb, read()).await.unwrap();
     }

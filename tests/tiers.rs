@@ -8,9 +8,10 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use fulcrum::health::HealthChecks;
 use fulcrum::Balancer;
-use support::{body_text, get, health_probe, http_maker, server_errors, Backend, Behaviour};
+use support::{
+    body_text, get, http_maker, prompt_health_checks, server_errors, Backend, Behaviour,
+};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 
@@ -38,17 +39,24 @@ async fn build_with(primaries: &[Backend], backups: &[Backend], overprovisioning
         .classify(server_errors())
         .overprovisioning_factor(overprovisioning)
         .unwrap()
-        .health_checks(
-            HealthChecks::new(health_probe())
-                .interval(INTERVAL)
-                .jitter_percent(0)
-                .rise(1)
-                .fall(1),
-        )
+        .health_checks(prompt_health_checks(INTERVAL))
         .unwrap()
         .build(http_maker());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
     lb
+}
+
+/// Waits (at most 10 s) until two tiers serve.
+async fn spilling_over(lb: &Lb) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lb.stats().tiers.len() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no spill-over: {:?}",
+            lb.stats().tiers
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn send(lb: &mut Lb, n: usize) {
@@ -137,15 +145,7 @@ async fn a_primary_tier_half_down_spills_30_percent_to_the_backups() {
     let mut lb = build(&primaries, &backups).await;
     primaries[0].healthy.store(false, Ordering::Relaxed);
     primaries[1].healthy.store(false, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lb.stats().tiers.len() != 2 {
-        assert!(
-            Instant::now() < deadline,
-            "no spill-over: {:?}",
-            lb.stats().tiers
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    spilling_over(&lb).await;
     let tiers = lb.stats().tiers;
     assert_eq!((tiers[0].priority, tiers[1].priority), (0, 1));
     assert!((tiers[0].share - 0.7).abs() < 1e-6, "{tiers:?}");
@@ -189,15 +189,7 @@ async fn at_overprovisioning_one_a_tier_keeps_exactly_its_healthy_share() {
         "all four healthy: the primaries keep it all"
     );
     primaries[0].healthy.store(false, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lb.stats().tiers.len() != 2 {
-        assert!(
-            Instant::now() < deadline,
-            "no spill-over: {:?}",
-            lb.stats().tiers
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    spilling_over(&lb).await;
     let tiers = lb.stats().tiers;
     assert!((tiers[0].share - 0.75).abs() < 1e-6, "{tiers:?}");
     let b0 = hits(&backups);

@@ -330,6 +330,16 @@ pub fn get(path: &str) -> Request<Empty<Bytes>> {
 
 /// A health check for the tests: `GET /health` on the endpoint, healthy on
 /// 2xx. (The HTTP probe users get ships with the HTTP integration.)
+/// `/health` checked every `interval`, no jitter, one probe to rise or
+/// fall: a health check whose effect a test can wait for.
+pub fn prompt_health_checks(interval: Duration) -> fulcrum::health::HealthChecks {
+    fulcrum::health::HealthChecks::new(health_probe())
+        .interval(interval)
+        .jitter_percent(0)
+        .rise(1)
+        .fall(1)
+}
+
 pub fn health_probe() -> impl fulcrum::health::Probe {
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
