@@ -91,6 +91,15 @@ fn routed_to(lb: &Lb, subset: &str) -> SubsetRoute {
     s.routed_to.clone()
 }
 
+/// Waits (at most 10 s) until the replicas' requests go to `route`.
+async fn until_routed(lb: &Lb, route: SubsetRoute, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while routed_to(lb, "replicas") != route {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_reach_only_replicas_and_writes_only_the_primary() {
     let primary = Backend::start(OK).await;
@@ -188,11 +197,7 @@ async fn reads_fall_back_while_replicas_are_down_and_return() {
     for r in &replicas {
         r.healthy.store(true, Ordering::Relaxed);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while routed_to(&lb, "replicas") != SubsetRoute::Own {
-        assert!(Instant::now() < deadline, "reads never returned");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_routed(&lb, SubsetRoute::Own, "reads never returned").await;
     let before = primary.hits();
     for _ in 0..20 {
         send(&mut lb, read()).await.unwrap();
@@ -362,11 +367,7 @@ async fn a_subset_spills_to_its_own_backup_tier() {
 
     // Every replica down: reads fail at once, none is sent to a replica.
     backup.healthy.store(false, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while routed_to(&lb, "replicas") != SubsetRoute::Fail {
-        assert!(Instant::now() < deadline, "reads never stopped");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_routed(&lb, SubsetRoute::Fail, "reads never stopped").await;
     let before = (replica.hits(), backup.hits());
     for _ in 0..10 {
         let err = send(&mut lb, read()).await.unwrap_err();
@@ -382,11 +383,7 @@ async fn a_subset_spills_to_its_own_backup_tier() {
     );
 
     replica.healthy.store(true, Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while routed_to(&lb, "replicas") != SubsetRoute::Own {
-        assert!(Instant::now() < deadline, "reads never returned");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_routed(&lb, SubsetRoute::Own, "reads never returned").await;
     let before = (replica.hits(), backup.hits());
     for _ in 0..20 {
         send(&mut lb, read()).await.unwrap();

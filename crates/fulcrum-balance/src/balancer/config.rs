@@ -72,6 +72,11 @@ pub(crate) struct Settings {
     pub(crate) metrics_every: Option<Duration>,
 }
 
+/// The default panic threshold, in percent (Envoy's).
+pub(crate) const PANIC_THRESHOLD: f64 = 50.0;
+/// The default overprovisioning factor (Envoy's).
+pub(crate) const OVERPROVISIONING: f64 = 1.4;
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -85,8 +90,8 @@ impl Default for Settings {
             cancelled: CancelledAs::default(),
             seed: None,
             outliers: OutlierDetection::default(),
-            panic_threshold: 50.0,
-            overprovisioning: 1.4,
+            panic_threshold: PANIC_THRESHOLD,
+            overprovisioning: OVERPROVISIONING,
             checks: None,
             slow_start: None,
             subsets: Arc::new([]),

@@ -46,8 +46,8 @@ pub(crate) struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
-            panic: 50.0,
-            overprovisioning: 1.4,
+            panic: crate::balancer::config::PANIC_THRESHOLD,
+            overprovisioning: crate::balancer::config::OVERPROVISIONING,
         }
     }
 }
