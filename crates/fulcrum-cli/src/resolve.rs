@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use fulcrum_core::EndpointSet;
-use fulcrum_discovery::Discovery;
+use fulcrum_discovery::{Discovery, DiscoveryConfig, LocalityMap};
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -21,6 +21,11 @@ pub(crate) struct Args {
     /// Keep resolving for SECONDS, printing the set each time it changes.
     #[arg(long, value_name = "SECONDS")]
     watch: Option<f64>,
+    /// Place endpoints in zones and regions by address range or host-name
+    /// suffix: `10.1.0.0/16;zone=eu-1a;region=eu,*.use1.internal;zone=use1-az1`
+    /// (default: $FULCRUM_LOCALITY_MAP).
+    #[arg(long, value_name = "RULES")]
+    locality_map: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +41,8 @@ struct EndpointOut {
     priority: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     labels: std::collections::BTreeMap<String, String>,
 }
@@ -52,6 +59,7 @@ fn print(target: &str, set: &EndpointSet, json: bool) -> Result<(), Failure> {
                     weight: e.weight(),
                     priority: e.priority(),
                     zone: e.zone().map(str::to_owned),
+                    region: e.region().map(str::to_owned),
                     labels: e.labels().clone(),
                 })
                 .collect(),
@@ -87,7 +95,7 @@ fn print_table(out: &mut impl Write, target: &str, set: &EndpointSet) -> std::io
         .max("ADDRESS".len());
     let labelled = set
         .iter()
-        .any(|e| e.zone().is_some() || !e.labels().is_empty());
+        .any(|e| e.zone().is_some() || e.region().is_some() || !e.labels().is_empty());
     let authority_width = set
         .iter()
         .map(|e| e.authority().unwrap_or("-").len())
@@ -112,16 +120,13 @@ fn print_table(out: &mut impl Write, target: &str, set: &EndpointSet) -> std::io
             e.authority().unwrap_or("-")
         );
         if labelled {
-            // The zone first (when discovery set one apart), then every
-            // label, as the static syntax writes them.
-            let mut labels: Vec<String> =
-                e.zone().map(|z| format!("zone={z}")).into_iter().collect();
-            labels.extend(
-                e.labels()
-                    .iter()
-                    .filter(|(k, _)| !(k.as_str() == "zone" && e.zone().is_some()))
-                    .map(|(k, v)| format!("{k}={v}")),
-            );
+            // The zone and region first, then every label, as the
+            // target syntax writes them.
+            let mut labels: Vec<String> = [("zone", e.zone()), ("region", e.region())]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+                .collect();
+            labels.extend(e.labels().iter().map(|(k, v)| format!("{k}={v}")));
             let labels = if labels.is_empty() {
                 "-".to_owned()
             } else {
@@ -136,7 +141,17 @@ fn print_table(out: &mut impl Write, target: &str, set: &EndpointSet) -> std::io
 }
 
 pub(crate) async fn run(args: Args) -> Result<(), Failure> {
-    let discovery = Discovery::new(&args.target).map_err(|e| Failure::Usage(e.to_string()))?;
+    let locality = match &args.locality_map {
+        Some(rules) => LocalityMap::parse(rules),
+        None => LocalityMap::from_env(),
+    }
+    .map_err(|e| Failure::Usage(e.to_string()))?;
+    let discovery = Discovery::new(&args.target)
+        .map_err(|e| Failure::Usage(e.to_string()))?
+        .with_config(DiscoveryConfig {
+            locality,
+            ..DiscoveryConfig::default()
+        });
     let Some(seconds) = args.watch else {
         let set = discovery
             .resolve()

@@ -39,19 +39,23 @@ async fn json_for_a_static_list() {
 /// shown as the static syntax writes them, in the table and in JSON.
 #[tokio::test]
 async fn labels_are_shown() {
-    let target = "127.0.0.2:8080;role=primary;zone=eu-1a,127.0.0.3:8080";
+    let target = "127.0.0.2:8080;role=primary;zone=eu-1a;region=eu,127.0.0.3:8080";
     let o = fulcrum(&["resolve", target]).await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let table = stdout(&o);
     assert!(table.lines().nth(1).unwrap().ends_with("LABELS"), "{table}");
-    assert!(table.contains("role=primary;zone=eu-1a"), "{table}");
+    assert!(
+        table.contains("zone=eu-1a;region=eu;role=primary"),
+        "{table}"
+    );
     assert!(
         table.lines().nth(3).unwrap().trim_end().ends_with('-'),
         "{table}"
     );
     let o = fulcrum(&["resolve", target, "--json"]).await;
     assert!(
-        stdout(&o).contains("\"labels\":{\"role\":\"primary\",\"zone\":\"eu-1a\"}"),
+        stdout(&o)
+            .contains("\"zone\":\"eu-1a\",\"region\":\"eu\",\"labels\":{\"role\":\"primary\"}"),
         "{}",
         stdout(&o)
     );
@@ -167,4 +171,40 @@ async fn watch_that_never_finds_a_set_exits_1_and_absurd_durations_exit_2() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = fulcrum(&["resolve", "127.0.0.1:80", "--watch", "NaN"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// A locality map places endpoints by address; a bad one is a usage error.
+#[tokio::test]
+async fn a_locality_map_places_endpoints() {
+    let target = "first(127.0.0.2:8080, 127.0.0.3:8080;zone=own)";
+    let map = "127.0.0.0/30;zone=z1;region=r1,127.0.0.0/8;zone=z2";
+    let o = fulcrum(&["resolve", target, "--locality-map", map]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let table = stdout(&o);
+    let line = |addr: &str| {
+        table
+            .lines()
+            .find(|l| l.trim_start().starts_with(addr))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("127.0.0.2:8080").ends_with("zone=z1;region=r1"),
+        "{table}"
+    );
+    assert!(
+        line("127.0.0.3:8080").ends_with("zone=own;region=r1"),
+        "{table}"
+    );
+    assert!(
+        line("127.0.0.3:8080").contains("65536"),
+        "the second part's tier: {table}"
+    );
+    let o = fulcrum(&["resolve", target, "--locality-map", "10.0.0.0/8"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("needs `;zone=Z`"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+    let o = fulcrum(&["resolve", "first(127.0.0.2:8080"]).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unbalanced"), "{}", stderr(&o));
 }

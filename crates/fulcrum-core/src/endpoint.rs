@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 ///   Weight 0 marks a standby endpoint: it is picked only when no endpoint
 ///   with a positive weight is available.
 /// * `priority` is its tier (lower is preferred), as in DNS SRV records.
-/// * `zone` and `labels` are free-form metadata for policies and stats.
+/// * `zone` and `region` place it (an availability zone inside a region):
+///   zone-aware routing keeps requests in the client's own zone, and the
+///   region is what region fail-over and nearest-region routing choose among.
+/// * `labels` are free-form metadata for subsets, policies and stats.
 ///
 /// ```
 /// use fulcrum_core::Endpoint;
@@ -26,10 +29,12 @@ use serde::{Deserialize, Serialize};
 ///     .with_authority("api.internal:443")
 ///     .with_weight(2)
 ///     .with_zone("eu-west-1a")
+///     .with_region("eu-west-1")
 ///     .with_label("version", "v2");
 /// assert_eq!(ep.weight(), 2);
 /// assert_eq!(ep.authority(), Some("api.internal:443"));
 /// assert_eq!(ep.label("version"), Some("v2"));
+/// assert_eq!(ep.attribute("zone"), Some("eu-west-1a"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
@@ -42,6 +47,8 @@ pub struct Endpoint {
     priority: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     labels: BTreeMap<String, String>,
 }
@@ -59,6 +66,7 @@ impl Endpoint {
             weight: 1,
             priority: 0,
             zone: None,
+            region: None,
             labels: BTreeMap::new(),
         }
     }
@@ -81,9 +89,16 @@ impl Endpoint {
         self
     }
 
-    /// Sets the zone (availability zone, region, rack…).
+    /// Sets the zone (an availability zone, a rack, a data hall: the
+    /// smallest place zone-aware routing keeps requests in).
     pub fn with_zone(mut self, zone: impl Into<String>) -> Self {
         self.zone = Some(zone.into());
+        self
+    }
+
+    /// Sets the region (a group of zones, far from other regions).
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
         self
     }
 
@@ -118,9 +133,24 @@ impl Endpoint {
         self.zone.as_deref()
     }
 
+    /// The region, if any.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
     /// One label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
+    }
+
+    /// What a selector matches on: the zone for `zone`, the region for
+    /// `region` (when set), otherwise the label `key`.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        match key {
+            "zone" if self.zone.is_some() => self.zone(),
+            "region" if self.region.is_some() => self.region(),
+            _ => self.label(key),
+        }
     }
 
     /// All labels, sorted by key.
@@ -134,6 +164,7 @@ impl Endpoint {
         self.addr == other.addr
             && self.authority == other.authority
             && self.zone == other.zone
+            && self.region == other.region
             && self.labels == other.labels
     }
 }

@@ -23,11 +23,13 @@
 mod endpoint;
 pub mod error;
 pub mod load;
+mod locality;
 mod set;
 mod tier;
 pub mod time;
 
 pub use endpoint::Endpoint;
 pub use error::{BoxError, NoEndpoints, NoEndpointsReason, Unsent};
+pub use locality::{Locality, REGION_VAR, ZONE_VAR};
 pub use set::EndpointSet;
 pub use tier::serving_tier;

@@ -16,71 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::dns::{self, Answer};
-use crate::{DiscoveryError, Target, TargetError};
-
-/// What to do when the DNS answers, authoritatively, that there is nothing
-/// (NXDOMAIN, or no records of the type asked).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnEmpty {
-    /// Keep serving the last good set and report the error (the default: a
-    /// zone being edited should not take a service down).
-    #[default]
-    KeepLast,
-    /// Publish an empty set: requests then fail with `NoEndpoints`.
-    Empty,
-}
-
-/// How discovery refreshes.
-///
-/// ```
-/// use std::time::Duration;
-/// use fulcrum_discovery::{DiscoveryConfig, OnEmpty};
-///
-/// let config = DiscoveryConfig {
-///     min_ttl: Duration::from_secs(1),
-///     on_empty: OnEmpty::Empty,
-///     ..DiscoveryConfig::default()
-/// };
-/// # drop(config);
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct DiscoveryConfig {
-    /// Re-resolve no sooner than this after an answer, whatever its TTL.
-    pub min_ttl: Duration,
-    /// Re-resolve no later than this, whatever the TTL.
-    pub max_ttl: Duration,
-    /// Each wait is spread uniformly by ± this fraction, so that many
-    /// clients do not query in lockstep.
-    pub jitter: f64,
-    /// After a resolver error, wait `error_backoff × 2^(n-1)` (capped at
-    /// `max_ttl`) before trying again.
-    pub error_backoff: Duration,
-    /// Early re-resolves ([`RefreshHandle::refresh`]) happen at most this often.
-    pub min_refresh_interval: Duration,
-    /// Authoritative empty answers.
-    pub on_empty: OnEmpty,
-    /// How long one resolution of the target may take, all queries
-    /// included: A and AAAA, or SRV and the addresses of its targets, over
-    /// UDP and TCP, with the system resolver's search domains and
-    /// nameservers. A resolution still unanswered by then fails with
-    /// [`DiscoveryError::Resolve`] (naming the resolver), and is tried
-    /// again after [`error_backoff`](Self::error_backoff).
-    pub query_timeout: Duration,
-}
-
-impl Default for DiscoveryConfig {
-    fn default() -> Self {
-        DiscoveryConfig {
-            min_ttl: Duration::from_secs(5),
-            max_ttl: Duration::from_secs(300),
-            jitter: 0.1,
-            error_backoff: Duration::from_secs(1),
-            min_refresh_interval: Duration::from_secs(1),
-            on_empty: OnEmpty::KeepLast,
-            query_timeout: Duration::from_secs(2),
-        }
-    }
-}
+use crate::{DiscoveryConfig, DiscoveryError, OnEmpty, Target, TargetError};
 
 /// Turns a [`Target`] into endpoint sets.
 ///
@@ -125,17 +61,30 @@ impl Discovery {
         &self.target
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &DiscoveryConfig {
+        &self.config
+    }
+
     fn resolver(&self) -> Result<Option<TokioResolver>, DiscoveryError> {
         match &self.target {
-            Target::Static(_) => Ok(None),
-            target => dns::resolver(target.resolver(), self.config.query_timeout).map(Some),
+            Target::Dns { .. } | Target::Srv { .. } => {
+                dns::resolver(self.target.resolver(), self.config.query_timeout).map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
-    /// Resolves once. An authoritative empty answer is an error here.
+    /// Resolves once. An authoritative empty answer is an error here. A
+    /// composite target resolves its parts together and combines those
+    /// that answered; it fails only when every part does (with the first
+    /// part's error).
     pub async fn resolve(&self) -> Result<EndpointSet, DiscoveryError> {
+        if let Some(parts) = crate::composite::Parts::of(self) {
+            return parts.resolve().await;
+        }
         let resolver = self.resolver()?;
-        match answer(&self.target, resolver.as_ref(), self.config.query_timeout).await {
+        match answer(&self.target, resolver.as_ref(), &self.config).await {
             Answer::Found(set, _) => Ok(set),
             Answer::Empty(e, _) | Answer::NotAvailable(e, _) | Answer::Failed(e) => Err(e),
         }
@@ -146,13 +95,27 @@ impl Discovery {
     /// after an error, to confirm the set again), and errors as they happen
     /// while the last good set stays in force. For a static target it yields
     /// the set once and ends. It needs a tokio runtime with time enabled.
+    ///
+    /// A composite target's stream combines its parts' own streams (see
+    /// [`Target::First`] and [`Target::Weighted`]): it yields the first
+    /// combined set once every part has answered (or failed), then a new
+    /// one whenever a part's set changes; a part's error is yielded as
+    /// [`DiscoveryError::Part`] while the other parts keep serving. An
+    /// authoritative empty answer empties that part (the others are its
+    /// fallback); [`OnEmpty`] decides only when every part is empty.
     pub fn stream(self) -> (EndpointStream, RefreshHandle) {
+        if let Some(parts) = crate::composite::Parts::of(&self) {
+            return parts.stream();
+        }
         let notify = Arc::new(Notify::new());
         let handle = RefreshHandle {
-            notify: notify.clone(),
+            notify: vec![notify.clone()],
         };
         let stream = match &self.target {
-            Target::Static(set) => futures_util::stream::iter([Ok(set.clone())]).boxed(),
+            Target::Static(set) => {
+                let set = set.iter().map(|e| self.config.locality.apply(e.clone()));
+                futures_util::stream::iter([Ok(EndpointSet::new(set))]).boxed()
+            }
             _ => {
                 let state = Refresh {
                     resolver: None,
@@ -175,37 +138,61 @@ impl Discovery {
     }
 }
 
-/// One resolution of `target`, all of its queries bounded by `timeout`
-/// together.
-async fn answer(target: &Target, resolver: Option<&TokioResolver>, timeout: Duration) -> Answer {
-    let (name, server, lookup) = match (target, resolver) {
-        (Target::Static(set), _) => return Answer::Found(set.clone(), None),
+/// One resolution of a single (not composite) `target`, all of its
+/// queries bounded by the query timeout together; the endpoints found
+/// carry the target's tags, then are placed by the locality map.
+async fn answer(
+    target: &Target,
+    resolver: Option<&TokioResolver>,
+    config: &DiscoveryConfig,
+) -> Answer {
+    let timeout = config.query_timeout;
+    let (name, server, tags, lookup) = match (target, resolver) {
+        (Target::Static(set), _) => {
+            let set = set.iter().map(|e| config.locality.apply(e.clone()));
+            return Answer::Found(EndpointSet::new(set), None);
+        }
         (
             Target::Dns {
                 host,
                 port,
                 resolver: server,
+                tags,
             },
             Some(r),
         ) => (
             host,
             *server,
+            tags,
             Either::Left(dns::lookup_host(r, host, *port, *server, timeout)),
         ),
         (
             Target::Srv {
                 name,
                 resolver: server,
+                tags,
             },
             Some(r),
         ) => (
             name,
             *server,
+            tags,
             Either::Right(dns::lookup_srv(r, name, *server, timeout)),
         ),
+        (Target::First(_) | Target::Weighted(_), _) => {
+            return Answer::Failed(DiscoveryError::Config(
+                "a composite target is resolved part by part".to_owned(),
+            ))
+        }
         (_, None) => return Answer::Failed(DiscoveryError::Config("no resolver".to_owned())),
     };
     match tokio::time::timeout(timeout, lookup).await {
+        Ok(Answer::Found(set, ttl)) if !tags.is_empty() || !config.locality.is_empty() => {
+            let set = set
+                .iter()
+                .map(|e| config.locality.apply(tags.apply(e.clone())));
+            Answer::Found(EndpointSet::new(set), ttl)
+        }
         Ok(answer) => answer,
         Err(_elapsed) => Answer::Failed(DiscoveryError::Resolve {
             name: name.clone(),
@@ -219,19 +206,29 @@ async fn answer(target: &Target, resolver: Option<&TokioResolver>, timeout: Dura
 /// failures suggest the endpoints moved.
 #[derive(Clone, Debug)]
 pub struct RefreshHandle {
-    notify: Arc<Notify>,
+    /// One per stream asked (a composite target's parts each have one).
+    notify: Vec<Arc<Notify>>,
 }
 
 impl RefreshHandle {
-    /// Requests an early re-resolve.
+    /// Requests an early re-resolve (of every part of a composite target).
     pub fn refresh(&self) {
-        self.notify.notify_one();
+        for notify in &self.notify {
+            notify.notify_one();
+        }
+    }
+
+    /// One handle that refreshes all of `handles`.
+    pub(crate) fn joined(handles: impl IntoIterator<Item = RefreshHandle>) -> Self {
+        RefreshHandle {
+            notify: handles.into_iter().flat_map(|h| h.notify).collect(),
+        }
     }
 }
 
 /// Whole endpoint sets from a [`Discovery`]; see [`Discovery::stream`].
 pub struct EndpointStream {
-    inner: Pin<Box<dyn Stream<Item = Result<EndpointSet, DiscoveryError>> + Send>>,
+    pub(crate) inner: Pin<Box<dyn Stream<Item = Result<EndpointSet, DiscoveryError>> + Send>>,
 }
 
 impl fmt::Debug for EndpointStream {
@@ -341,7 +338,7 @@ impl Refresh {
             let answer = answer(
                 &self.discovery.target,
                 self.resolver.as_ref(),
-                self.config().query_timeout,
+                &self.discovery.config,
             )
             .await;
             let now = Instant::now();

@@ -33,6 +33,14 @@ pub enum DiscoveryError {
     },
     /// The resolver could not be set up (e.g. no readable system configuration).
     Config(String),
+    /// One part of a composite target failed (its last good set stays in
+    /// use; the other parts serve as usual).
+    Part {
+        /// The part, as a target.
+        target: String,
+        /// What went wrong with it.
+        error: Box<DiscoveryError>,
+    },
 }
 
 impl fmt::Display for DiscoveryError {
@@ -65,6 +73,7 @@ impl fmt::Display for DiscoveryError {
                 "cannot set up the DNS resolver: {reason}; name a resolver in the target \
                  (dns://IP:PORT/…) or fix /etc/resolv.conf"
             ),
+            DiscoveryError::Part { target, error } => write!(f, "part `{target}`: {error}"),
         }
     }
 }

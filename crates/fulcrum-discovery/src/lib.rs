@@ -16,6 +16,12 @@
 //!   its weight (0 = standby), port → its port, targets resolved to
 //!   addresses (from the additional section when the server sent them); a
 //!   lone `.` target means the service is not available.
+//! * Composite targets, `first(…)` for region fail-over and `weighted(…)`
+//!   for traffic shifting, discover and refresh each part on its own and
+//!   combine the parts' sets (`src/composite.rs`).
+//! * Locality: options on a target (`;zone=`, `;region=`) and a
+//!   [`LocalityMap`] (address ranges and host-name suffixes, e.g. from
+//!   `FULCRUM_LOCALITY_MAP`) place endpoints in zones and regions.
 //! * [`ServiceDiscover`] adapts it all to `tower::discover::Discover`
 //!   (feature `tower`), for tower's own balancer.
 //!
@@ -44,15 +50,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod composite;
+mod config;
 mod discovery;
 mod dns;
 mod error;
+mod locality;
 pub mod target;
 #[cfg(feature = "tower")]
 pub mod tower;
 
-pub use discovery::{Discovery, DiscoveryConfig, EndpointStream, OnEmpty, RefreshHandle};
+pub use config::{DiscoveryConfig, OnEmpty};
+pub use discovery::{Discovery, EndpointStream, RefreshHandle};
 pub use error::DiscoveryError;
-pub use target::{Target, TargetError, TargetErrorKind};
+pub use locality::{LocalityMap, LocalityMapError, LOCALITY_MAP_VAR};
+pub use target::{Tags, Target, TargetError, TargetErrorKind};
 #[cfg(feature = "tower")]
 pub use tower::ServiceDiscover;

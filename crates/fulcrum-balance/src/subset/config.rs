@@ -11,7 +11,9 @@ use crate::health::ConfigError;
 const MAX_SUBSETS: usize = 64;
 
 /// Which endpoints belong to a subset: those carrying every label given.
-/// A selector with no label selects every endpoint.
+/// A selector with no label selects every endpoint. The keys `zone` and
+/// `region` match the endpoint's zone and region (see
+/// [`Endpoint::attribute`]).
 ///
 /// ```
 /// use fulcrum_balance::subset::Selector;
@@ -20,7 +22,7 @@ const MAX_SUBSETS: usize = 64;
 /// let replicas_in_a = Selector::label("role", "replica").and("zone", "a");
 /// let ep = Endpoint::new(([10, 0, 0, 1], 80).into())
 ///     .with_label("role", "replica")
-///     .with_label("zone", "a");
+///     .with_zone("a");
 /// assert!(replicas_in_a.matches(&ep));
 /// assert!(!Selector::label("role", "primary").matches(&ep));
 /// ```
@@ -45,7 +47,7 @@ impl Selector {
     pub fn matches(&self, endpoint: &Endpoint) -> bool {
         self.labels
             .iter()
-            .all(|(k, v)| endpoint.label(k) == Some(v.as_str()))
+            .all(|(k, v)| endpoint.attribute(k) == Some(v.as_str()))
     }
 }
 

@@ -40,8 +40,20 @@ pub enum TargetErrorKind {
     InvalidWeight(String),
     /// An empty entry in a list (`a,,b`).
     EmptyEntry,
-    /// An entry option other than `;backup` or a `;key=value` label.
+    /// An option other than `;backup` (static entries only), `;zone=`,
+    /// `;region=` or a `;key=value` label, or one given twice.
     InvalidOption(String),
+    /// `name(…)` where `name` is not `first` or `weighted`.
+    UnknownComposite(String),
+    /// A composite target with no part: `first()`.
+    EmptyComposite,
+    /// A `(` without its `)`, or the reverse.
+    Unbalanced,
+    /// A composite target inside another.
+    NestedComposite,
+    /// A part of `weighted(…)` that does not start with a share `N=` (a
+    /// whole number of at least 1).
+    InvalidShare(String),
 }
 
 impl TargetError {
@@ -113,9 +125,31 @@ impl fmt::Display for TargetErrorKind {
             TargetErrorKind::EmptyEntry => write!(f, "empty entry in the list"),
             TargetErrorKind::InvalidOption(o) => write!(
                 f,
-                "`;{}` is not an entry option (options are `;backup` and labels \
-                 `;key=value` of letters, digits and `-_./`, each key once)",
+                "`;{}` is not an option (options are `;backup` on static entries, \
+                 `;zone=Z`, `;region=R` and labels `;key=value` of letters, digits \
+                 and `-_./`, each key once)",
                 o.escape_debug()
+            ),
+            TargetErrorKind::UnknownComposite(name) => write!(
+                f,
+                "`{}(…)` is not a composite target (use first(…) or weighted(…))",
+                name.escape_debug()
+            ),
+            TargetErrorKind::EmptyComposite => {
+                write!(f, "a composite target needs at least one part")
+            }
+            TargetErrorKind::Unbalanced => write!(
+                f,
+                "unbalanced parentheses (a static list inside a composite goes in \
+                 parentheses: first((IP:PORT,IP:PORT), dns:///host:port))"
+            ),
+            TargetErrorKind::NestedComposite => {
+                write!(f, "composite targets do not nest; list the parts in one")
+            }
+            TargetErrorKind::InvalidShare(part) => write!(
+                f,
+                "`{}` needs a share: weighted(90=TARGET, 10=TARGET), shares of at least 1",
+                part.escape_debug()
             ),
         }
     }

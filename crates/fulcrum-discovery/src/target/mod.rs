@@ -5,18 +5,31 @@
 //! | `127.0.0.1:8080,127.0.0.1:8081=3` or `static:…` | a fixed list; `=N` sets an entry's weight |
 //! | `127.0.0.1:8080,127.0.0.1:9090;backup` | `;backup` marks a backup (priority 1): it serves when the others cannot (NGINX's `backup`) |
 //! | `127.0.0.1:5432;role=primary,127.0.0.1:5433;role=replica` | `;key=value` labels an entry (for subsets; letters, digits and `-_./`) |
+//! | `10.0.0.7:80;zone=eu-west-1a;region=eu-west-1` | `;zone=` and `;region=` place an entry (for zone-aware and regional routing) |
 //! | `host:port`, `dns:///host:port` | A/AAAA records of `host` from the system resolver |
 //! | `dns://RESOLVER_IP[:PORT]/host:port` | the same from an explicit resolver (port 53 by default) |
 //! | `dns+srv:///_service._proto.domain` | SRV records: target hosts, ports, priorities, weights |
 //! | `dns+srv://RESOLVER_IP[:PORT]/_service._proto.domain` | the same from an explicit resolver |
+//! | `dns:///api.eu.example:443;region=eu` | options after a name place or label every endpoint it resolves to |
+//! | `first(dns:///api.eu.example:443, dns:///api.us.example:443)` | fail-over: the first part's endpoints are preferred, the next serve when it cannot (each part is a tier, spilling over by health) |
+//! | `weighted(90=dns:///api.v1.example:443, 10=dns:///api.v2.example:443)` | traffic shifting: each part takes its share of requests, whatever its number of endpoints |
 //!
 //! IPv6 addresses go in brackets: `[::1]:8080`, `dns://[::1]:5353/api.internal:80`.
+//!
+//! In a composite target each part is discovered and refreshed on its own
+//! (its own TTL, its own errors). Parts are separated by commas, so a static
+//! list of several entries goes in parentheses:
+//! `first((10.0.0.1:80,10.0.0.2:80), dns:///api.us.example:80)`. Composite
+//! targets do not nest.
 //!
 //! ```
 //! use fulcrum_discovery::Target;
 //!
 //! let t: Target = "dns+srv://127.0.0.1:5353/_http._tcp.api.internal".parse().unwrap();
 //! assert_eq!(t.to_string(), "dns+srv://127.0.0.1:5353/_http._tcp.api.internal");
+//!
+//! let t: Target = "first(dns:///api.eu.example:443, dns:///api.us.example:443)".parse().unwrap();
+//! assert!(matches!(&t, Target::First(parts) if parts.len() == 2));
 //!
 //! let err = "dns:///api.internal".parse::<Target>().unwrap_err();
 //! assert!(err.to_string().contains("port"), "{err}");
@@ -27,6 +40,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use fulcrum_core::{Endpoint, EndpointSet};
+
+use options::parse_options;
+use parse::{parse_host_port, parse_resolver, parse_srv_name, strip_scheme};
+use static_list::parse_static;
 
 /// What to resolve, parsed from a target string. See the [module docs](self).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +58,8 @@ pub enum Target {
         host: String,
         /// The port of every endpoint.
         port: u16,
+        /// Zone, region and labels for every endpoint found.
+        tags: Tags,
     },
     /// SRV records of `name` (`_service._proto.domain`).
     Srv {
@@ -48,13 +67,24 @@ pub enum Target {
         resolver: Option<SocketAddr>,
         /// The SRV owner name.
         name: String,
+        /// Zone, region and labels for every endpoint found.
+        tags: Tags,
     },
+    /// Parts in order of preference: the endpoints of part `i` are in
+    /// tiers after those of part `i - 1` (priority `i × 65536 + their
+    /// own`), so a part serves when the parts before it cannot.
+    First(Vec<Target>),
+    /// Parts with shares: part `i` takes `share_i / Σ shares` of the
+    /// requests (its endpoints' weights are scaled to that), while it has
+    /// endpoints.
+    Weighted(Vec<(u32, Target)>),
 }
 
 /// The accepted forms, for error messages.
 const FORMS: &str = "host:port, dns:///host:port, dns://RESOLVER_IP:PORT/host:port, \
                      dns+srv:///_service._proto.domain, dns+srv://RESOLVER_IP:PORT/_service._proto.domain, \
-                     IP:PORT[=WEIGHT],… or static:IP:PORT[=WEIGHT],…";
+                     IP:PORT[=WEIGHT],… or static:IP:PORT[=WEIGHT],…, \
+                     first(TARGET, …), weighted(SHARE=TARGET, …)";
 
 impl FromStr for Target {
     type Err = TargetError;
@@ -72,6 +102,9 @@ impl Target {
         let err = |at, kind| TargetError::new(input, at, kind);
         if input.is_empty() {
             return Err(err(0, TargetErrorKind::Empty));
+        }
+        if let Some(composite) = composite::parse_composite(input) {
+            return composite;
         }
         if let Some(rest) = strip_scheme(input, "static:") {
             return parse_static(input, rest, "static:".len());
@@ -93,13 +126,21 @@ impl Target {
                     })?)
                 };
                 let path_at = scheme.len() + slash + 1;
+                let mut options = path.split(';');
+                let path = options.next().unwrap_or_default();
+                let (tags, _) = parse_options(input, options, path_at + path.len() + 1, false)?;
                 return if srv {
-                    parse_srv_name(input, path, path_at).map(|name| Target::Srv { resolver, name })
+                    parse_srv_name(input, path, path_at).map(|name| Target::Srv {
+                        resolver,
+                        name,
+                        tags,
+                    })
                 } else {
                     parse_host_port(input, path, path_at).map(|(host, port)| Target::Dns {
                         resolver,
                         host,
                         port,
+                        tags,
                     })
                 };
             }
@@ -114,27 +155,45 @@ impl Target {
                 return Err(err(scheme.len(), TargetErrorKind::MissingPath));
             }
         }
-        if input.contains([',', '=', ';']) || input.parse::<SocketAddr>().is_ok() {
+        // `name:port;options` is a name with options; anything else with a
+        // comma, weight or option is a static list.
+        let head = input.split(';').next().unwrap_or_default();
+        let named = !input.contains(',')
+            && !head.contains('=')
+            && head.parse::<SocketAddr>().is_err()
+            && head
+                .rsplit_once(':')
+                .is_some_and(|(host, _)| host.parse::<IpAddr>().is_err() && !host.contains('['));
+        if !named && (input.contains([',', '=', ';']) || input.parse::<SocketAddr>().is_ok()) {
             return parse_static(input, input, 0);
         }
-        let (host, port) = parse_host_port(input, input, 0)?;
+        let mut options = input.split(';');
+        let name = options.next().unwrap_or_default();
+        let (tags, _) = parse_options(input, options, name.len() + 1, false)?;
+        let (host, port) = parse_host_port(input, name, 0)?;
         match host.parse::<IpAddr>() {
-            Ok(ip) => Ok(Target::Static(EndpointSet::new([Endpoint::new(
-                SocketAddr::new(ip.to_canonical(), port),
-            )]))),
+            Ok(ip) => {
+                Ok(Target::Static(EndpointSet::new([tags.apply(
+                    Endpoint::new(SocketAddr::new(ip.to_canonical(), port)),
+                )])))
+            }
             Err(_) => Ok(Target::Dns {
                 resolver: None,
                 host,
                 port,
+                tags,
             }),
         }
     }
 
-    /// The resolver this target names, if any.
+    /// The resolver this target names, if any (for a composite, its first
+    /// part's).
     pub fn resolver(&self) -> Option<SocketAddr> {
         match self {
             Target::Static(_) => None,
             Target::Dns { resolver, .. } | Target::Srv { resolver, .. } => *resolver,
+            Target::First(parts) => parts.iter().find_map(Target::resolver),
+            Target::Weighted(parts) => parts.iter().find_map(|(_, t)| t.resolver()),
         }
     }
 }
@@ -156,9 +215,7 @@ impl fmt::Display for Target {
                     if ep.priority() > 0 {
                         f.write_str(";backup")?;
                     }
-                    for (key, value) in ep.labels() {
-                        write!(f, ";{key}={value}")?;
-                    }
+                    write!(f, "{}", Tags::of(ep))?;
                 }
                 Ok(())
             }
@@ -166,212 +223,41 @@ impl fmt::Display for Target {
                 resolver,
                 host,
                 port,
+                tags,
             } => {
                 let host = match host.parse::<std::net::Ipv6Addr>() {
                     Ok(_) => format!("[{host}]"),
                     Err(_) => host.clone(),
                 };
-                write!(f, "dns://{}/{host}:{port}", authority(resolver))
+                write!(f, "dns://{}/{host}:{port}{tags}", authority(resolver))
             }
-            Target::Srv { resolver, name } => write!(f, "dns+srv://{}/{name}", authority(resolver)),
-        }
-    }
-}
-
-/// `input` without `scheme`, compared case-insensitively.
-fn strip_scheme<'a>(input: &'a str, scheme: &str) -> Option<&'a str> {
-    let head = input.get(..scheme.len())?;
-    head.eq_ignore_ascii_case(scheme)
-        .then(|| &input[scheme.len()..])
-}
-
-/// `IP`, `IP:PORT`, `[V6]` or `[V6]:PORT`. An IPv6 address must be in
-/// brackets: `::1:5353` could be an address or an address and a port.
-fn parse_resolver(s: &str) -> Option<SocketAddr> {
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return (addr.port() != 0).then_some(addr);
-    }
-    if let Some(v6) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
-        return v6
-            .parse::<std::net::Ipv6Addr>()
-            .ok()
-            .map(|ip| SocketAddr::new(IpAddr::V6(ip), 53));
-    }
-    s.parse::<std::net::Ipv4Addr>()
-        .ok()
-        .map(|ip| SocketAddr::new(IpAddr::V4(ip), 53))
-}
-
-fn parse_port(input: &str, port: &str, at: usize) -> Result<u16, TargetError> {
-    match port.parse::<u16>() {
-        Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(p),
-        _ => Err(TargetError::new(
-            input,
-            at,
-            TargetErrorKind::InvalidPort(port.to_owned()),
-        )),
-    }
-}
-
-/// `host:port` or `[v6]:port`; the host is a DNS name or an IP literal.
-fn parse_host_port(input: &str, s: &str, at: usize) -> Result<(String, u16), TargetError> {
-    let err = |at, kind| TargetError::new(input, at, kind);
-    if let Some(rest) = s.strip_prefix('[') {
-        let Some(close) = rest.find(']') else {
-            return Err(err(at, TargetErrorKind::InvalidHost(s.to_owned())));
-        };
-        let ip = &rest[..close];
-        if ip.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(err(at + 1, TargetErrorKind::InvalidHost(ip.to_owned())));
-        }
-        let after = &rest[close + 1..];
-        let Some(port) = after.strip_prefix(':') else {
-            return Err(err(
-                at + close + 2,
-                TargetErrorKind::MissingPort(format!("[{ip}]")),
-            ));
-        };
-        return Ok((ip.to_owned(), parse_port(input, port, at + close + 3)?));
-    }
-    let Some(colon) = s.rfind(':') else {
-        if s.is_empty() {
-            return Err(err(at, TargetErrorKind::InvalidHost(String::new())));
-        }
-        return Err(err(
-            at + s.len(),
-            TargetErrorKind::MissingPort(s.to_owned()),
-        ));
-    };
-    let (host, port) = (&s[..colon], &s[colon + 1..]);
-    if host.contains(':') {
-        // An IPv6 address without brackets: ambiguous with the port.
-        return Err(err(
-            at,
-            TargetErrorKind::InvalidHost(format!(
-                "{host} (IPv6 addresses go in brackets: [{host}]:PORT)"
-            )),
-        ));
-    }
-    let port = parse_port(input, port, at + colon + 1)?;
-    if host.parse::<IpAddr>().is_err() && !is_dns_name(host) {
-        return Err(err(at, TargetErrorKind::InvalidHost(host.to_owned())));
-    }
-    Ok((host.to_owned(), port))
-}
-
-/// RFC 1123 host names, also allowing `_` (SRV labels) and a trailing dot.
-fn is_dns_name(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
-
-fn parse_srv_name(input: &str, name: &str, at: usize) -> Result<String, TargetError> {
-    let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
-    let valid = is_dns_name(name)
-        && labels.len() >= 3
-        && labels[0].starts_with('_')
-        && labels[1].starts_with('_')
-        && labels[0].len() > 1
-        && labels[1].len() > 1;
-    if valid {
-        Ok(name.to_owned())
-    } else {
-        Err(TargetError::new(
-            input,
-            at,
-            TargetErrorKind::InvalidSrvName(name.to_owned()),
-        ))
-    }
-}
-
-/// A label key or value in a static target: letters, digits and `-_./`.
-fn valid_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
-}
-
-fn parse_static(input: &str, list: &str, at: usize) -> Result<Target, TargetError> {
-    let err = |at, kind| TargetError::new(input, at, kind);
-    let mut endpoints = Vec::new();
-    let mut offset = at;
-    for raw in list.split(',') {
-        let entry = raw.trim();
-        if entry.is_empty() {
-            return Err(err(offset, TargetErrorKind::EmptyEntry));
-        }
-        // Options after the address: `;backup` and `;key=value` labels.
-        let mut options = entry.split(';');
-        let entry = options.next().unwrap_or_default();
-        let mut priority = 0;
-        let mut labels = Vec::new();
-        let mut at_option = offset + (raw.len() - raw.trim_start().len()) + entry.len() + 1;
-        for option in options {
-            match option.split_once('=') {
-                None if option == "backup" => priority = 1,
-                Some((key, value))
-                    if valid_label(key)
-                        && valid_label(value)
-                        && !labels.iter().any(|&(k, _)| k == key) =>
-                {
-                    labels.push((key, value));
-                }
-                _ => {
-                    return Err(err(
-                        at_option,
-                        TargetErrorKind::InvalidOption(option.to_owned()),
-                    ))
-                }
+            Target::Srv {
+                resolver,
+                name,
+                tags,
+            } => write!(f, "dns+srv://{}/{name}{tags}", authority(resolver)),
+            Target::First(parts) => {
+                let parts: Vec<String> = parts.iter().map(composite::part).collect();
+                write!(f, "first({})", parts.join(", "))
             }
-            at_option += option.len() + 1;
-        }
-        let (addr, weight) = match entry.split_once('=') {
-            Some((addr, weight)) => {
-                let w = weight
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|_| weight.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or_else(|| {
-                        err(
-                            offset + addr.len() + 1,
-                            TargetErrorKind::InvalidWeight(weight.to_owned()),
-                        )
-                    })?;
-                (addr, w)
+            Target::Weighted(parts) => {
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|(share, t)| format!("{share}={}", composite::part(t)))
+                    .collect();
+                write!(f, "weighted({})", parts.join(", "))
             }
-            None => (entry, 1),
-        };
-        let addr: SocketAddr = addr
-            .parse()
-            .ok()
-            .filter(|a: &SocketAddr| a.port() != 0)
-            .ok_or_else(|| err(offset, TargetErrorKind::InvalidAddress(addr.to_owned())))?;
-        // IPv4-mapped IPv6 is the IPv4 address: the same endpoint.
-        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        let endpoint = labels.into_iter().fold(
-            Endpoint::new(addr)
-                .with_weight(weight)
-                .with_priority(priority),
-            |ep, (key, value)| ep.with_label(key, value),
-        );
-        endpoints.push(endpoint);
-        offset += raw.len() + 1;
+        }
     }
-    Ok(Target::Static(EndpointSet::new(endpoints)))
 }
 
+mod composite;
 mod error;
+mod options;
+mod parse;
+mod static_list;
 #[cfg(test)]
 mod tests;
 
 pub use error::{TargetError, TargetErrorKind};
+pub use options::Tags;

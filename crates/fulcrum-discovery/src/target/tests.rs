@@ -31,7 +31,8 @@ fn labels_are_options_of_static_entries() {
     let eps: Vec<_> = set.iter().collect();
     assert_eq!(eps[0].label("role"), Some("primary"));
     assert_eq!(eps[1].label("role"), Some("replica"));
-    assert_eq!(eps[1].label("zone"), Some("eu-1a"));
+    assert_eq!(eps[1].zone(), Some("eu-1a"));
+    assert_eq!(eps[1].label("zone"), None, "a zone is not a label");
     assert_eq!((eps[1].weight(), eps[1].priority()), (2, 1));
     assert_eq!(Target::parse(&t.to_string()).unwrap(), t);
     for bad in ["role=", "=x", "role=a b", "role=a=b"] {
@@ -73,6 +74,7 @@ fn every_form_parses() {
         resolver: resolver.map(|r| r.parse().unwrap()),
         host: host.into(),
         port,
+        tags: Tags::default(),
     };
     assert_eq!(
         Target::parse("api.internal:443").unwrap(),
@@ -98,14 +100,16 @@ fn every_form_parses() {
         Target::parse("dns+srv:///_http._tcp.api.internal").unwrap(),
         Target::Srv {
             resolver: None,
-            name: "_http._tcp.api.internal".into()
+            name: "_http._tcp.api.internal".into(),
+            tags: Tags::default(),
         }
     );
     assert_eq!(
         Target::parse("dns+srv://[::1]/_grpc._tcp.x.y.").unwrap(),
         Target::Srv {
             resolver: Some("[::1]:53".parse().unwrap()),
-            name: "_grpc._tcp.x.y.".into()
+            name: "_grpc._tcp.x.y.".into(),
+            tags: Tags::default(),
         }
     );
 }
@@ -136,6 +140,12 @@ fn display_round_trips() {
         "dns://[::1]:53/[::1]:80",
         "dns+srv:///_http._tcp.api.internal",
         "dns+srv://127.0.0.1:5353/_http._tcp.api.internal",
+        "static:127.0.0.1:80;zone=a;region=r;role=x",
+        "dns:///api.eu.example:443;zone=eu-1a;region=eu;tier=gold",
+        "dns+srv:///_http._tcp.api.internal;region=us",
+        "first(dns:///api.eu.example:443;region=eu, dns:///api.us.example:443;region=us)",
+        "first((static:127.0.0.1:80,127.0.0.1:81;backup), static:127.0.0.1:90)",
+        "weighted(90=dns:///v1.internal:80, 10=static:127.0.0.1:80=3)",
     ] {
         let t = Target::parse(s).unwrap();
         assert_eq!(t.to_string(), s);
@@ -216,4 +226,104 @@ fn every_mistake_has_a_typed_error_pointing_at_it() {
         "{msg}"
     );
     assert!(!msg.contains('\n'));
+}
+
+#[test]
+fn options_after_a_name_place_its_endpoints() {
+    let t = Target::parse("api.eu.example:443;region=eu;zone=eu-1a").unwrap();
+    let Target::Dns { host, tags, .. } = &t else {
+        panic!("{t:?}")
+    };
+    assert_eq!(host, "api.eu.example");
+    assert_eq!(tags.zone.as_deref(), Some("eu-1a"));
+    assert_eq!(tags.region.as_deref(), Some("eu"));
+    // On an IP literal, the options place the one endpoint.
+    let t = Target::parse("127.0.0.1:80;zone=a").unwrap();
+    let Target::Static(set) = &t else {
+        panic!("{t:?}")
+    };
+    assert_eq!(set.iter().next().unwrap().zone(), Some("a"));
+    assert_eq!(
+        kind("dns:///api.internal:80;backup"),
+        TargetErrorKind::InvalidOption("backup".into()),
+        "`;backup` is for static entries"
+    );
+    assert_eq!(
+        kind("dns:///api.internal:80;zone=a;zone=b"),
+        TargetErrorKind::InvalidOption("zone=b".into())
+    );
+    let e = Target::parse("dns:///api.internal:80;zone=a;zone=b").unwrap_err();
+    assert_eq!(&e.input()[e.position()..], "zone=b");
+}
+
+#[test]
+fn composite_targets_parse_with_their_parts() {
+    let t = Target::parse(
+        "first(dns:///api.eu.example:443;region=eu, (127.0.0.1:80, 127.0.0.1:81), 127.0.0.1:90)",
+    )
+    .unwrap();
+    let Target::First(parts) = &t else {
+        panic!("{t:?}")
+    };
+    assert_eq!(parts.len(), 3);
+    assert!(matches!(&parts[1], Target::Static(s) if s.len() == 2));
+    let t = Target::parse("WEIGHTED( 90 = dns:///a.internal:80 , 10=127.0.0.1:80=3 )").unwrap();
+    let Target::Weighted(parts) = &t else {
+        panic!("{t:?}")
+    };
+    assert_eq!(parts.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [90, 10]);
+    let Target::Static(set) = &parts[1].1 else {
+        panic!("{t:?}")
+    };
+    assert_eq!(
+        set.iter().next().unwrap().weight(),
+        3,
+        "the entry's own weight"
+    );
+}
+
+#[test]
+fn malformed_composite_targets_say_what_is_wrong() {
+    assert_eq!(
+        kind("frist(dns:///a.internal:80)"),
+        TargetErrorKind::UnknownComposite("frist".into())
+    );
+    assert_eq!(kind("first()"), TargetErrorKind::EmptyComposite);
+    assert_eq!(
+        kind("first(dns:///a.internal:80"),
+        TargetErrorKind::Unbalanced
+    );
+    assert_eq!(
+        kind("first((127.0.0.1:80, dns:///a.internal:80)"),
+        TargetErrorKind::Unbalanced
+    );
+    assert_eq!(
+        kind("first(a.internal:80), b.internal:80)"),
+        TargetErrorKind::Unbalanced
+    );
+    assert_eq!(
+        kind("first(first(a.internal:80), b.internal:80)"),
+        TargetErrorKind::NestedComposite
+    );
+    assert_eq!(
+        kind("first(a.internal:80,, b.internal:80)"),
+        TargetErrorKind::EmptyEntry
+    );
+    for bad in [
+        "dns:///a.internal:80",
+        "0=dns:///a.internal:80",
+        "x=a.internal:80",
+    ] {
+        assert_eq!(
+            kind(&format!("weighted({bad})")),
+            TargetErrorKind::InvalidShare(bad.into()),
+            "{bad}"
+        );
+    }
+    // A part's own mistake, pointed at in the whole target.
+    let e = Target::parse("first(dns:///a.internal:80, dns:///b.internal:http)").unwrap_err();
+    assert_eq!(e.kind(), &TargetErrorKind::InvalidPort("http".into()));
+    assert_eq!(&e.input()[e.position()..], "http)");
+    let msg = e.to_string();
+    assert!(!msg.contains('\n') && msg.contains("first(TARGET"), "{msg}");
 }

@@ -20,7 +20,7 @@ pub(super) enum Source {
     Stream(Arc<Mutex<Option<BoxUpdates>>>),
     /// A fresh discovery stream for each balancer built.
     #[cfg(feature = "discovery")]
-    Discovery(fulcrum_discovery::Discovery),
+    Discovery(Box<fulcrum_discovery::Discovery>),
 }
 
 impl Source {
@@ -33,7 +33,7 @@ impl Source {
             Source::Updates(updates) => updates.into_stream(),
             #[cfg(feature = "discovery")]
             Source::Discovery(discovery) => {
-                let (stream, handle) = discovery.stream();
+                let (stream, handle) = (*discovery).stream();
                 let refresh: RefreshFn = Arc::new(move || handle.refresh());
                 let stream = stream.map(|r| r.map_err(BoxError::from)).boxed();
                 return (stream, Some(refresh));
@@ -117,7 +117,7 @@ impl<K, C> Builder<K, C> {
     #[cfg(feature = "discovery")]
     pub fn discovery(mut self, discovery: fulcrum_discovery::Discovery) -> Self {
         self.settings.target = discovery.target().to_string();
-        self.source = Source::Discovery(discovery);
+        self.source = Source::Discovery(Box::new(discovery));
         self
     }
 }
