@@ -41,7 +41,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub use fulcrum_core::{
-    error, load, time, BoxError, Endpoint, EndpointSet, NoEndpoints, NoEndpointsReason, Unsent,
+    error, load, time, BoxError, Endpoint, EndpointSet, Locality, NoEndpoints, NoEndpointsReason,
+    Unsent,
 };
 
 /// The balanced HTTP client over hyper: `fulcrum::http::Client::from_target(..)`.
@@ -57,7 +58,8 @@ pub mod grpc {
     pub use fulcrum_grpc::*;
 }
 
-/// Targets to endpoint sets: static lists, DNS A/AAAA and SRV records.
+/// Targets to endpoint sets: static lists, DNS A/AAAA and SRV records,
+/// composite targets, and the locality map.
 #[cfg(feature = "discovery")]
 pub mod discovery {
     pub use fulcrum_discovery::*;
@@ -66,7 +68,7 @@ pub mod discovery {
 #[cfg(feature = "balance")]
 pub use fulcrum_balance::{
     balancer, channel, classify, health, key, make_fn, pick, retry, stats, subset, subsetting,
-    updates, Backoff, BalanceLayer, Balancer, Builder, CancelledAs, Classify, Completion,
+    updates, zone, Backoff, BalanceLayer, Balancer, Builder, CancelledAs, Classify, Completion,
     EndpointState, Error, FailureKind, MakeFn, ManageError, Manager, Outcome, ResponseFuture,
     Stats, Updater, Updates,
 };

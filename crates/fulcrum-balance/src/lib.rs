@@ -37,6 +37,7 @@ pub mod stats;
 pub mod subset;
 pub mod subsetting;
 pub mod updates;
+pub mod zone;
 
 pub use balancer::{
     make_fn, Backoff, BalanceLayer, Balancer, Builder, Error, MakeFn, ManageError, Manager,

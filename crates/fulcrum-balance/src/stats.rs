@@ -49,6 +49,8 @@ pub struct Stats {
     /// How many times some subset's requests changed destination (to a
     /// fallback, or back).
     pub subset_changes: u64,
+    /// Zone-aware routing (see [`zone`](crate::zone)), when configured.
+    pub zones: Option<ZoneStats>,
     /// Endpoints ejected by outlier detection now.
     pub ejected: usize,
     /// Endpoints down by their active health check now.
@@ -68,6 +70,34 @@ pub struct Stats {
     pub retry_budget_exhausted: u64,
     /// Every endpoint of the current set, then those still draining.
     pub endpoints: Vec<EndpointStats>,
+}
+
+/// Where zone-aware routing sends this client's requests now.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ZoneStats {
+    /// The client's zone.
+    pub zone: String,
+    /// The share of requests kept in it, 0–1 (1 when the split is off:
+    /// see `split`).
+    pub local_share: f64,
+    /// The share that spills to other zones, 0–1.
+    pub spill: f64,
+    /// Whether the split applies now: false in panic mode, below the
+    /// minimum number of endpoints, or with no endpoint (requests then go
+    /// to the whole tier, whatever the zone).
+    pub split: bool,
+    /// Each zone's share of requests, the client's first; `zone` is `None`
+    /// for endpoints with no zone.
+    pub shares: Vec<ZoneShare>,
+}
+
+/// A zone and its share of requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ZoneShare {
+    /// The zone; `None` for endpoints with no zone.
+    pub zone: Option<String>,
+    /// Its share of requests, 0–1.
+    pub share: f64,
 }
 
 /// A serving tier and its share of requests.

@@ -66,6 +66,8 @@ pub(crate) struct Settings {
     /// This client's share of the endpoints (see [`crate::subsetting`]);
     /// all of them without.
     pub(crate) subsetting: Option<crate::subsetting::Subsetting>,
+    /// Zone-aware routing (see [`crate::zone`]); off without.
+    pub(crate) zone_aware: Option<crate::zone::ZoneAware>,
     /// How often the driver records metrics (feature `metrics`); never
     /// without.
     #[cfg(feature = "metrics")]
@@ -96,6 +98,7 @@ impl Default for Settings {
             slow_start: None,
             subsets: Arc::new([]),
             subsetting: None,
+            zone_aware: None,
             #[cfg(feature = "metrics")]
             metrics_every: None,
         }

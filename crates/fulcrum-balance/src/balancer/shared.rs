@@ -108,6 +108,7 @@ impl<S> Shared<S> {
             tier_changes: snap.tier_changes,
             subsets: snap.subset_stats.to_vec(),
             subset_changes: snap.subset_changes,
+            zones: snap.zone_stats.clone(),
             ejected: snap
                 .members
                 .iter()

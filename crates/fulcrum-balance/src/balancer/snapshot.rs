@@ -45,6 +45,8 @@ pub(crate) struct Snapshot<S> {
     pub(crate) subset_stats: Arc<[SubsetStats]>,
     /// How many times some subset's requests changed destination.
     pub(crate) subset_changes: u64,
+    /// Where zone-aware routing sends requests (for stats).
+    pub(crate) zone_stats: Option<crate::stats::ZoneStats>,
     /// Total requests in flight, when the policy reads it.
     pub(crate) total: Option<Arc<AtomicU64>>,
     /// Every endpoint in the current set, whatever its state (for stats).
@@ -413,6 +415,7 @@ impl<S> Snapshot<S> {
             routes: Box::new([]),
             subset_stats: Arc::new([]),
             subset_changes: 0,
+            zone_stats: None,
             total: None,
             members: Box::new([]),
             draining: Box::new([]),

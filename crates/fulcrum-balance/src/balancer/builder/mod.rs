@@ -3,6 +3,7 @@
 //! `source`, health settings in `health`.
 
 mod health;
+mod locality;
 mod source;
 
 use std::fmt;

@@ -38,6 +38,7 @@ mod ready;
 mod subsets;
 mod tiers;
 mod timers;
+mod zones;
 
 pub(crate) use outliers::ejection_reason;
 pub(crate) use overload::MAX_RETRY_AFTER;
@@ -175,6 +176,7 @@ pub(crate) struct Driver<S, M> {
     /// and how many times that changed.
     subsets: Arc<[crate::subset::SubsetRule]>,
     subsetting: Option<crate::subsetting::Subsetting>,
+    zone_aware: Option<crate::zone::ZoneAware>,
     subset_routes: Vec<crate::subset::resolve::RouteTo>,
     subset_served: Vec<bool>,
     subset_changes: u64,
@@ -310,6 +312,7 @@ where
             slow_start: settings.slow_start.clone(),
             subsets: settings.subsets.clone(),
             subsetting: settings.subsetting.clone(),
+            zone_aware: settings.zone_aware.clone(),
             subset_routes: Vec::new(),
             subset_served: Vec::new(),
             subset_changes: 0,

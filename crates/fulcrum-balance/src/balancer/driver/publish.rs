@@ -11,6 +11,7 @@ use super::hosts::{serving, Host};
 use super::manual::Override;
 use super::ready::{tiered, Gathered, Tiered};
 use super::subsets::subset_picks;
+use super::zones::{groups, zone_shares, ZoneRouting};
 use super::{Driver, Maker};
 use crate::balancer::error::panic_message;
 use crate::balancer::snapshot::{NoPicker, Snapshot};
@@ -146,6 +147,14 @@ where
             })
             .collect();
         let serving = serving(&hosts, &self.thresholds);
+        let (zones, zone_names) = self.zone_ids();
+        let by_zone = self.zone_aware.as_ref().map(|z| ZoneRouting {
+            local: zone_names
+                .iter()
+                .position(|name| name == z.zone())
+                .map(|i| i as u32),
+            min_endpoints: z.min(),
+        });
         self.note_panic(serving.panic);
         self.note_tiers(&serving.tiers);
         // Each subset is balanced as a set of its own (its members' tiers,
@@ -154,25 +163,50 @@ where
         let routing = self.route_subsets(&own);
         // The set's serving endpoints come first in `ready` (its picker and
         // tiers cover them), then those only a subset's tiers reach.
+        // Each tier's endpoints are split by zone when zone-aware routing
+        // applies: every group is a range drawn with its share.
         let mut gathered = Gathered::new(hosts.len());
         let members = &self.members;
-        let in_tiers = |endpoints: &[(usize, u32)]| {
-            endpoints
-                .iter()
-                .map(|&(i, weight)| (i, weight, hosts[i].priority))
-                .collect::<Vec<_>>()
-        };
-        let ranges = tiered(in_tiers(&serving.endpoints), &serving.tiers, |i, w| {
-            gathered.add(i, members.at(i), w)
-        })
+        let set_groups = groups(&serving, &hosts, &zones, None, by_zone);
+        let ranges = tiered(
+            set_groups.endpoints.iter().copied(),
+            &set_groups.shares,
+            |i, w| gathered.add(i, members.at(i), w),
+        )
         .ranges;
+        let zone_stats = self.zone_aware.as_ref().map(|z| {
+            let shares = zone_shares(&set_groups.zones, &zone_names);
+            let local_share = shares
+                .iter()
+                .filter(|s| s.zone.as_deref() == Some(z.zone()))
+                .map(|s| s.share)
+                .sum::<f64>();
+            crate::stats::ZoneStats {
+                zone: z.zone().to_owned(),
+                local_share,
+                spill: if shares.is_empty() {
+                    0.0
+                } else {
+                    1.0 - local_share
+                },
+                split: set_groups.split,
+                shares,
+            }
+        });
         let global = gathered.slots.len();
         let chosen: Vec<Option<Tiered>> = own
             .iter()
             .zip(&routing.takes)
             .map(|(own, &takes)| {
                 takes.then(|| {
-                    tiered(in_tiers(&own.endpoints), &own.tiers, |i, w| {
+                    let own_serving = super::hosts::Serving {
+                        endpoints: own.endpoints.clone(),
+                        tiers: own.tiers.clone(),
+                        panic: own.panic,
+                    };
+                    let own_groups =
+                        groups(&own_serving, &hosts, &zones, Some(&own.members), by_zone);
+                    tiered(own_groups.endpoints, &own_groups.shares, |i, w| {
                         gathered.add(i, members.at(i), w)
                     })
                 })
@@ -321,6 +355,7 @@ where
             routes: routing.routes,
             subset_stats: routing.stats,
             subset_changes: self.subset_changes,
+            zone_stats,
             total: self.total.clone(),
             members: self.members.iter().map(|m| m.slot.clone()).collect(),
             draining: self.draining.clone().into(),

@@ -61,9 +61,9 @@ pub(super) struct Tiered {
     pub(super) ranges: Vec<(Range<usize>, u32)>,
 }
 
-/// [`Tiered`] for endpoints given in tier order (member index, weight,
-/// priority), with each tier's share from `shares` (priority,
-/// millionths). Endpoints `add` refuses are left out.
+/// [`Tiered`] for endpoints given in group order (member index, weight,
+/// group: a tier, or a tier's zone), with each group's share from
+/// `shares` (group, millionths). Endpoints `add` refuses are left out.
 pub(super) fn tiered(
     endpoints: impl IntoIterator<Item = (usize, u32, u32)>,
     shares: &[(u32, u32)],

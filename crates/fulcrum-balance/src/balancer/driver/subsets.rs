@@ -24,6 +24,10 @@ pub(super) struct SubsetServing {
     pub(super) endpoints: Vec<(usize, u32)>,
     /// Each serving tier's priority and share (millionths).
     pub(super) tiers: Vec<(u32, u32)>,
+    /// Its members (indices into the hosts).
+    pub(super) members: Vec<usize>,
+    /// It serves only what the set's panic mode put back.
+    pub(super) panic: bool,
     pub(super) census: Census,
 }
 
@@ -72,6 +76,8 @@ pub(super) fn subset_serving(
     SubsetServing {
         endpoints,
         tiers,
+        members: members.to_vec(),
+        panic: healthy == 0,
         census,
     }
 }
