@@ -67,8 +67,8 @@ pub mod discovery {
 
 #[cfg(feature = "balance")]
 pub use fulcrum_balance::{
-    balancer, channel, classify, health, key, make_fn, pick, retry, stats, subset, subsetting,
-    updates, zone, Backoff, BalanceLayer, Balancer, Builder, CancelledAs, Classify, Completion,
-    EndpointState, Error, FailureKind, MakeFn, ManageError, Manager, Outcome, ResponseFuture,
-    Stats, Updater, Updates,
+    balancer, channel, classify, health, key, make_fn, pick, region, retry, stats, subset,
+    subsetting, updates, zone, Backoff, BalanceLayer, Balancer, Builder, CancelledAs, Classify,
+    Completion, EndpointState, Error, FailureKind, MakeFn, ManageError, Manager, Outcome,
+    ResponseFuture, Stats, Updater, Updates,
 };

@@ -31,6 +31,7 @@ pub mod key;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod pick;
+pub mod region;
 pub mod retry;
 mod slot;
 pub mod stats;

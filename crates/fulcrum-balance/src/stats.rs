@@ -51,6 +51,9 @@ pub struct Stats {
     pub subset_changes: u64,
     /// Zone-aware routing (see [`zone`](crate::zone)), when configured.
     pub zones: Option<ZoneStats>,
+    /// Nearest-region routing (see [`region`](crate::region)), when
+    /// configured.
+    pub regions: Option<RegionStats>,
     /// Endpoints ejected by outlier detection now.
     pub ejected: usize,
     /// Endpoints down by their active health check now.
@@ -89,6 +92,31 @@ pub struct ZoneStats {
     /// Each zone's share of requests, the client's first; `zone` is `None`
     /// for endpoints with no zone.
     pub shares: Vec<ZoneShare>,
+}
+
+/// Where nearest-region routing sends this client's requests now.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RegionStats {
+    /// The region requests go to first; `None` until one is measured (or
+    /// when it is the endpoints with no region).
+    pub preferred: Option<String>,
+    /// How many times the preferred region changed.
+    pub changes: u64,
+    /// Every region, in rank order.
+    pub regions: Vec<RegionShare>,
+}
+
+/// A region: its latency estimate, rank and share of requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RegionShare {
+    /// The region; `None` for endpoints with no region.
+    pub region: Option<String>,
+    /// Its latency estimate, in milliseconds; `None` until measured.
+    pub latency_ms: Option<f64>,
+    /// Its rank: 0 is served first.
+    pub rank: u32,
+    /// Its share of requests now, 0–1.
+    pub share: f64,
 }
 
 /// A zone and its share of requests.

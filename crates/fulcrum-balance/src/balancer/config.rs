@@ -68,6 +68,8 @@ pub(crate) struct Settings {
     pub(crate) subsetting: Option<crate::subsetting::Subsetting>,
     /// Zone-aware routing (see [`crate::zone`]); off without.
     pub(crate) zone_aware: Option<crate::zone::ZoneAware>,
+    /// Nearest-region routing (see [`crate::region`]); off without.
+    pub(crate) nearest_region: Option<crate::region::NearestRegion>,
     /// How often the driver records metrics (feature `metrics`); never
     /// without.
     #[cfg(feature = "metrics")]
@@ -99,6 +101,7 @@ impl Default for Settings {
             subsets: Arc::new([]),
             subsetting: None,
             zone_aware: None,
+            nearest_region: None,
             #[cfg(feature = "metrics")]
             metrics_every: None,
         }

@@ -109,6 +109,7 @@ impl<S> Shared<S> {
             subsets: snap.subset_stats.to_vec(),
             subset_changes: snap.subset_changes,
             zones: snap.zone_stats.clone(),
+            regions: snap.region_stats.clone(),
             ejected: snap
                 .members
                 .iter()

@@ -47,6 +47,8 @@ pub(crate) struct Snapshot<S> {
     pub(crate) subset_changes: u64,
     /// Where zone-aware routing sends requests (for stats).
     pub(crate) zone_stats: Option<crate::stats::ZoneStats>,
+    /// Where nearest-region routing sends requests (for stats).
+    pub(crate) region_stats: Option<crate::stats::RegionStats>,
     /// Total requests in flight, when the policy reads it.
     pub(crate) total: Option<Arc<AtomicU64>>,
     /// Every endpoint in the current set, whatever its state (for stats).
@@ -416,6 +418,7 @@ impl<S> Snapshot<S> {
             subset_stats: Arc::new([]),
             subset_changes: 0,
             zone_stats: None,
+            region_stats: None,
             total: None,
             members: Box::new([]),
             draining: Box::new([]),

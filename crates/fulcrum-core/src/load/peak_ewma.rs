@@ -217,6 +217,43 @@ impl PeakEwma {
         Some(estimate * self.weight(stamp, units(now_ns), failed))
     }
 
+    /// The estimate as it stood right after the last sample, and how long
+    /// ago (in nanoseconds) that sample came, when it was a latency (not a
+    /// failure). For a caller that summarises latency over time (fulcrum's
+    /// nearest-region routing): a recent sample is news, an old one is
+    /// not, and a failure says nothing of how far the endpoint is.
+    ///
+    /// ```
+    /// use fulcrum_core::load::{EwmaConfig, PeakEwma};
+    ///
+    /// let ms = 1_000_000u64;
+    /// let e = PeakEwma::new(&EwmaConfig::default());
+    /// assert_eq!(e.last_latency(0), None);
+    /// e.record(20 * ms, 100 * ms);
+    /// let (estimate, age) = e.last_latency(600 * ms).unwrap();
+    /// assert_eq!(estimate, 20.0 * ms as f64);
+    /// assert!((450 * ms..=550 * ms).contains(&age), "{age}");
+    /// e.record_failure(700 * ms);
+    /// assert_eq!(e.last_latency(700 * ms), None);
+    /// ```
+    pub fn last_latency(&self, now_ns: u64) -> Option<(f64, u64)> {
+        let state = self.state.load(Ordering::Relaxed);
+        if state == UNSAMPLED {
+            return None;
+        }
+        let (estimate, stamp, failed) = unpack(state);
+        if failed {
+            return None;
+        }
+        let age = units(now_ns).wrapping_sub(stamp) & STAMP_MASK;
+        let age = if age > STAMP_MASK - RACE_WINDOW {
+            0
+        } else {
+            age
+        };
+        Some((estimate, u64::from(age) << UNIT_SHIFT))
+    }
+
     /// True once at least one sample was recorded.
     pub fn has_sample(&self) -> bool {
         self.state.load(Ordering::Relaxed) != UNSAMPLED

@@ -1,6 +1,7 @@
-//! A builder's locality settings: zone-aware routing.
+//! A builder's locality settings: zone-aware and nearest-region routing.
 
 use super::Builder;
+use crate::region::NearestRegion;
 use crate::zone::ZoneAware;
 
 impl<K, C> Builder<K, C> {
@@ -23,6 +24,23 @@ impl<K, C> Builder<K, C> {
     /// ```
     pub fn zone_aware(mut self, zones: ZoneAware) -> Self {
         self.settings.zone_aware = Some(zones);
+        self
+    }
+
+    /// Nearest-region routing (see [`region`](crate::region)): requests go
+    /// to the region with the lowest measured latency (with hysteresis),
+    /// spill over to the next-nearest when it is short of healthy
+    /// endpoints, and come back when it recovers. Endpoints are placed in
+    /// regions by `;region=` in the target or a locality map.
+    ///
+    /// ```
+    /// use fulcrum_balance::{region::NearestRegion, Balancer};
+    ///
+    /// let builder = Balancer::builder().nearest_region(NearestRegion::default());
+    /// # drop(builder);
+    /// ```
+    pub fn nearest_region(mut self, nearest: NearestRegion) -> Self {
+        self.settings.nearest_region = Some(nearest);
         self
     }
 }

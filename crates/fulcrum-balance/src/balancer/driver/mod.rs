@@ -35,6 +35,7 @@ mod probing;
 mod publish;
 mod ramp;
 mod ready;
+mod regions;
 mod subsets;
 mod tiers;
 mod timers;
@@ -177,6 +178,8 @@ pub(crate) struct Driver<S, M> {
     subsets: Arc<[crate::subset::SubsetRule]>,
     subsetting: Option<crate::subsetting::Subsetting>,
     zone_aware: Option<crate::zone::ZoneAware>,
+    /// Nearest-region routing's state; `None` when off.
+    regions: Option<regions::Regions>,
     subset_routes: Vec<crate::subset::resolve::RouteTo>,
     subset_served: Vec<bool>,
     subset_changes: u64,
@@ -313,6 +316,7 @@ where
             subsets: settings.subsets.clone(),
             subsetting: settings.subsetting.clone(),
             zone_aware: settings.zone_aware.clone(),
+            regions: settings.nearest_region.clone().map(regions::Regions::new),
             subset_routes: Vec::new(),
             subset_served: Vec::new(),
             subset_changes: 0,

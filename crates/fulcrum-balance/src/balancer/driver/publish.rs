@@ -146,7 +146,18 @@ where
                 }
             })
             .collect();
+        // Nearest-region routing: each tier's regions become sub-tiers by
+        // rank, so that spill-over carries requests to the next-nearest.
+        let mut hosts = hosts;
+        let (region_ids, region_names) = self.region_ids();
+        let region_ranks = self.rank_hosts(&mut hosts, &region_ids, &region_names);
         let serving = serving(&hosts, &self.thresholds);
+        let serving = match &self.regions {
+            Some(r) => super::regions::explore(serving, &hosts, r.config.explore_share()),
+            None => serving,
+        };
+        let (tier_view, region_stats) =
+            self.region_view(&serving.tiers, &region_ranks, &region_names);
         let (zones, zone_names) = self.zone_ids();
         let by_zone = self.zone_aware.as_ref().map(|z| ZoneRouting {
             local: zone_names
@@ -156,7 +167,7 @@ where
             min_endpoints: z.min(),
         });
         self.note_panic(serving.panic);
-        self.note_tiers(&serving.tiers);
+        self.note_tiers(&tier_view);
         // Each subset is balanced as a set of its own (its members' tiers,
         // spill-over and panic threshold): decided first, gathered after.
         let own = self.serve_subsets(&hosts, &serving);
@@ -349,13 +360,14 @@ where
             generations: generations.into(),
             picker,
             tiers,
-            tier_shares: serving.tiers.into(),
+            tier_shares: tier_view.into(),
             tier_changes: self.tier_changes,
             subsets: subset_picks,
             routes: routing.routes,
             subset_stats: routing.stats,
             subset_changes: self.subset_changes,
             zone_stats,
+            region_stats,
             total: self.total.clone(),
             members: self.members.iter().map(|m| m.slot.clone()).collect(),
             draining: self.draining.clone().into(),

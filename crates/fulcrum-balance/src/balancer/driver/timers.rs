@@ -33,10 +33,24 @@ where
         if self.outliers.enabled && self.outlier_at.is_none() && !self.members.is_empty() {
             self.outlier_at = Some(now + self.outliers.interval);
         }
-        [retry, self.drain_at, publish, self.outlier_at, self.ramp_at]
-            .into_iter()
-            .flatten()
-            .min()
+        let members = !self.members.is_empty();
+        let region_at = self.regions.as_mut().and_then(|r| {
+            if r.at.is_none() && members {
+                r.at = Some(now + r.config.every());
+            }
+            r.at
+        });
+        [
+            retry,
+            self.drain_at,
+            publish,
+            self.outlier_at,
+            self.ramp_at,
+            region_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(super) fn on_timer(&mut self) {
@@ -89,6 +103,14 @@ where
         if self.outlier_at.is_some_and(|at| at <= now) {
             self.outlier_at = None;
             self.on_outlier_interval();
+        }
+        if self
+            .regions
+            .as_ref()
+            .and_then(|r| r.at)
+            .is_some_and(|at| at <= now)
+        {
+            self.on_region_tick();
         }
     }
 }

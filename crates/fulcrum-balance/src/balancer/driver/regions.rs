@@ -1,0 +1,334 @@
+//! Nearest-region routing in the snapshot: the regions' latency estimates
+//! taken on a timer, the preferred region chosen (the pure
+//! `region::choose`), and each tier's endpoints split into sub-tiers by
+//! their region's rank, so that the usual spill-over carries requests to
+//! the next-nearest region; plus a small share explored elsewhere.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::hosts::{Host, Serving};
+use super::{Driver, Maker};
+use crate::region::{choose, ranks, Choice, NearestRegion};
+use crate::stats::{RegionShare, RegionStats};
+
+/// A tier's sub-tiers: effective priority = `priority × RANKS + rank`.
+pub(super) const RANKS: u32 = 256;
+
+/// A region's name; endpoints with none form the region `None`.
+type Region = Option<String>;
+
+/// The driver's nearest-region state.
+#[derive(Debug)]
+pub(super) struct Regions {
+    pub(super) config: NearestRegion,
+    /// Each region's last estimate, in seconds.
+    estimates: BTreeMap<Region, f64>,
+    preferred: Option<Region>,
+    challenger: Option<(Region, Duration)>,
+    /// When the estimates are next taken.
+    pub(super) at: Option<Instant>,
+    last_tick: Option<Instant>,
+    /// How many times the preferred region changed.
+    changes: u64,
+}
+
+impl Regions {
+    pub(super) fn new(config: NearestRegion) -> Self {
+        Regions {
+            config,
+            estimates: BTreeMap::new(),
+            preferred: None,
+            challenger: None,
+            at: None,
+            last_tick: None,
+            changes: 0,
+        }
+    }
+
+    /// Each region's rank among `names`.
+    fn ranks(&self, names: &[Region]) -> Vec<u32> {
+        let estimates: Vec<Option<f64>> = names
+            .iter()
+            .map(|n| self.estimates.get(n).copied())
+            .collect();
+        let preferred = self
+            .preferred
+            .as_ref()
+            .and_then(|p| names.iter().position(|n| n == p));
+        ranks(preferred, &estimates)
+    }
+}
+
+/// The median of `values` (sorted in place); `None` when empty.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// `serving` plus, when `share` > 0 and not in panic, the healthy
+/// endpoints of every other sub-tier of the first serving tier that serves
+/// nothing now (other regions), each drawn with an equal part of `share`;
+/// the serving tiers give up that much.
+pub(super) fn explore(mut serving: Serving, hosts: &[Host], share: f64) -> Serving {
+    let Some(&(first, _)) = serving.tiers.first() else {
+        return serving;
+    };
+    if share <= 0.0 || serving.panic {
+        return serving;
+    }
+    let tier = first / RANKS;
+    let mut others: Vec<u32> = hosts
+        .iter()
+        .filter(|h| {
+            h.priority / RANKS == tier
+                && !h.disabled
+                && h.available
+                && h.healthy
+                && h.weight > 0
+                && !serving.tiers.iter().any(|&(p, _)| p == h.priority)
+        })
+        .map(|h| h.priority)
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    if others.is_empty() {
+        return serving;
+    }
+    let each = (share / others.len() as f64 * 1e6).round() as u32;
+    let given = each * others.len() as u32;
+    let scale = f64::from(1_000_000 - given) / 1e6;
+    for (_, s) in &mut serving.tiers {
+        *s = (f64::from(*s) * scale).round() as u32;
+    }
+    for p in others {
+        serving.endpoints.extend(
+            hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| {
+                    h.priority == p && !h.disabled && h.available && h.healthy && h.weight > 0
+                })
+                .map(|(i, h)| (i, h.weight)),
+        );
+        serving.tiers.push((p, each));
+    }
+    serving
+}
+
+impl<S, M> Driver<S, M>
+where
+    S: Clone + Send + Sync + 'static,
+    M: Maker<S>,
+{
+    /// Each member's region id, and the regions (ids index them); both
+    /// empty when nearest-region routing is off.
+    pub(super) fn region_ids(&self) -> (Vec<u32>, Vec<Region>) {
+        if self.regions.is_none() {
+            return (Vec::new(), Vec::new());
+        }
+        let mut names: Vec<Region> = Vec::new();
+        let ids = self
+            .members
+            .iter()
+            .map(|m| {
+                let region = m.slot.endpoint.region().map(str::to_owned);
+                match names.iter().position(|n| *n == region) {
+                    Some(i) => i as u32,
+                    None => {
+                        names.push(region);
+                        names.len() as u32 - 1
+                    }
+                }
+            })
+            .collect();
+        (ids, names)
+    }
+
+    /// Moves every host to its region's sub-tier; the ranks by region id.
+    pub(super) fn rank_hosts(&self, hosts: &mut [Host], ids: &[u32], names: &[Region]) -> Vec<u32> {
+        let Some(regions) = &self.regions else {
+            return Vec::new();
+        };
+        let ranks = regions.ranks(names);
+        for (h, &id) in hosts.iter_mut().zip(ids) {
+            h.priority = h
+                .priority
+                .saturating_mul(RANKS)
+                .saturating_add(ranks[id as usize].min(RANKS - 1));
+        }
+        ranks
+    }
+
+    /// The serving tiers as stats show them (sub-tiers merged back into
+    /// their tier), and the regions' stats.
+    pub(super) fn region_view(
+        &self,
+        tiers: &[(u32, u32)],
+        ranks: &[u32],
+        names: &[Region],
+    ) -> (Vec<(u32, u32)>, Option<RegionStats>) {
+        let Some(regions) = &self.regions else {
+            return (tiers.to_vec(), None);
+        };
+        let mut merged: Vec<(u32, u32)> = Vec::new();
+        for &(p, share) in tiers {
+            match merged.iter_mut().find(|(q, _)| *q == p / RANKS) {
+                Some((_, s)) => *s += share,
+                None => merged.push((p / RANKS, share)),
+            }
+        }
+        let mut shares = vec![0.0; names.len()];
+        for &(p, share) in tiers {
+            if let Some(id) = ranks.iter().position(|&r| r == p % RANKS) {
+                shares[id] += f64::from(share) / 1e6;
+            }
+        }
+        let mut list: Vec<RegionShare> = names
+            .iter()
+            .zip(ranks)
+            .zip(&shares)
+            .map(|((name, &rank), &share)| RegionShare {
+                region: name.clone(),
+                latency_ms: regions.estimates.get(name).map(|s| s * 1e3),
+                rank,
+                share,
+            })
+            .collect();
+        list.sort_by_key(|r| r.rank);
+        let stats = RegionStats {
+            preferred: regions.preferred.clone().flatten(),
+            changes: regions.changes,
+            regions: list,
+        };
+        (merged, Some(stats))
+    }
+
+    /// Takes the regions' estimates and chooses again; a new ranking is
+    /// published.
+    pub(super) fn on_region_tick(&mut self) {
+        let (ids, names) = self.region_ids();
+        let Some(regions) = &mut self.regions else {
+            return;
+        };
+        let now = Instant::now();
+        let interval = regions.config.every();
+        regions.at = Some(now + interval);
+        let elapsed = regions.last_tick.map_or(interval, |t| now - t);
+        regions.last_tick = Some(now);
+        let clock = fulcrum_core::time::now();
+        let fresh = (elapsed.max(interval)).as_nanos() as u64;
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        for (m, &id) in self.members.iter().zip(&ids) {
+            if let Some((estimate, age)) = m.slot.ewma.last_latency(clock) {
+                if age <= fresh {
+                    samples[id as usize].push(estimate / 1e9);
+                }
+            }
+        }
+        for (name, values) in names.iter().zip(&mut samples) {
+            if let Some(m) = median(values) {
+                regions.estimates.insert(name.clone(), m);
+            }
+        }
+        let before = regions.ranks(&names);
+        let estimates: Vec<Option<f64>> = names
+            .iter()
+            .map(|n| regions.estimates.get(n).copied())
+            .collect();
+        let index = |r: &Region| names.iter().position(|n| n == r);
+        let previous = Choice {
+            preferred: regions.preferred.as_ref().and_then(index),
+            challenger: regions
+                .challenger
+                .as_ref()
+                .and_then(|(r, held)| index(r).map(|i| (i, *held))),
+        };
+        let choice = choose(
+            previous,
+            &estimates,
+            elapsed,
+            regions.config.hysteresis_share(),
+            regions.config.hold_time(),
+        );
+        let preferred = choice.preferred.map(|i| names[i].clone());
+        if preferred != regions.preferred {
+            if regions.preferred.is_some() {
+                regions.changes += 1;
+                tracing::info!(
+                    from = ?regions.preferred.clone().flatten(),
+                    to = ?preferred.clone().flatten(),
+                    "nearest region changed"
+                );
+            }
+            regions.preferred = preferred;
+        }
+        regions.challenger = choice.challenger.map(|(i, held)| (names[i].clone(), held));
+        if regions.ranks(&names) != before {
+            self.dirty = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(priority: u32, healthy: bool) -> Host {
+        Host {
+            priority,
+            weight: 1,
+            available: true,
+            healthy,
+            disabled: false,
+            awaits_probe: false,
+        }
+    }
+
+    #[test]
+    fn other_regions_are_explored_with_a_small_share() {
+        // Tier 0: region ranks 0, 1, 2; rank 0 serves alone.
+        let hosts = [host(0, true), host(1, true), host(2, true), host(2, false)];
+        let serving = Serving {
+            endpoints: vec![(0, 1)],
+            tiers: vec![(0, 1_000_000)],
+            panic: false,
+        };
+        let s = explore(serving.clone(), &hosts, 0.01);
+        assert_eq!(s.tiers, vec![(0, 990_000), (1, 5_000), (2, 5_000)]);
+        assert_eq!(s.endpoints, vec![(0, 1), (1, 1), (2, 1)]);
+        // Off, or in panic: unchanged.
+        assert_eq!(explore(serving.clone(), &hosts, 0.0), serving);
+        let panicking = Serving {
+            panic: true,
+            ..serving
+        };
+        assert_eq!(explore(panicking.clone(), &hosts, 0.01), panicking);
+    }
+
+    #[test]
+    fn a_backup_tier_is_not_explored_from_the_primary() {
+        // Ranks of tier 1 (priority 256..) are another tier's regions.
+        let hosts = [host(0, true), host(RANKS + 1, true)];
+        let serving = Serving {
+            endpoints: vec![(0, 1)],
+            tiers: vec![(0, 1_000_000)],
+            panic: false,
+        };
+        assert_eq!(explore(serving.clone(), &hosts, 0.01), serving);
+    }
+
+    #[test]
+    fn the_median_of_fresh_estimates() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+}
