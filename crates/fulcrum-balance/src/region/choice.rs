@@ -86,15 +86,18 @@ pub fn choose(
 }
 
 /// Each region's rank (0 is served first): the preferred region, then the
-/// others by estimate, those never measured last. With no estimate at all,
-/// every region ranks 0 (they serve together until measured).
-pub fn ranks(preferred: Option<usize>, estimates: &[Option<f64>]) -> Vec<u32> {
-    if estimates.iter().all(Option::is_none) {
+/// others by estimate, those never measured last. A region never measured
+/// that can serve (`reachable`) ranks 0 with the preferred one, so that it
+/// is measured at once; with nothing preferred, every region ranks 0
+/// (they serve together until measured).
+pub fn ranks(preferred: Option<usize>, estimates: &[Option<f64>], reachable: &[bool]) -> Vec<u32> {
+    if preferred.is_none() {
         return vec![0; estimates.len()];
     }
+    let first = |i: usize| Some(i) == preferred || (estimates[i].is_none() && reachable[i]);
     let mut order: Vec<usize> = (0..estimates.len()).collect();
     order.sort_by(|&a, &b| {
-        let key = |i: usize| (Some(i) != preferred, estimates[i].is_none());
+        let key = |i: usize| (!first(i), estimates[i].is_none());
         key(a)
             .cmp(&key(b))
             .then_with(|| {
@@ -104,8 +107,12 @@ pub fn ranks(preferred: Option<usize>, estimates: &[Option<f64>]) -> Vec<u32> {
             .then(a.cmp(&b))
     });
     let mut ranks = vec![0; estimates.len()];
-    for (rank, &region) in order.iter().enumerate() {
-        ranks[region] = rank as u32;
+    let mut rank = 0;
+    for &region in &order {
+        if !first(region) {
+            rank += 1;
+            ranks[region] = rank;
+        }
     }
     ranks
 }
@@ -157,7 +164,7 @@ mod tests {
         // Nothing measured: nothing preferred, everyone ranks 0.
         let c = choose(Choice::default(), &[None, None], TICK, 0.2, HOLD);
         assert_eq!(c.preferred, None);
-        assert_eq!(ranks(None, &[None, None]), [0, 0]);
+        assert_eq!(ranks(None, &[None, ms(1.0)], &[true, true]), [0, 0]);
         // The preferred region vanished (fewer regions): the fastest.
         let c = Choice {
             preferred: Some(2),
@@ -172,7 +179,15 @@ mod tests {
     #[test]
     fn the_preferred_region_ranks_first_then_by_estimate() {
         let estimates = [ms(80.0), None, ms(20.0), ms(1.0)];
-        assert_eq!(ranks(Some(2), &estimates), [2, 3, 0, 1]);
-        assert_eq!(ranks(Some(3), &estimates), [2, 3, 1, 0]);
+        assert_eq!(
+            ranks(Some(2), &estimates, &[true, false, true, true]),
+            [2, 3, 0, 1]
+        );
+        assert_eq!(
+            ranks(Some(3), &estimates, &[true, false, true, true]),
+            [2, 3, 1, 0]
+        );
+        // A region never measured that can serve is measured at once.
+        assert_eq!(ranks(Some(3), &estimates, &[true; 4]), [2, 0, 1, 0]);
     }
 }

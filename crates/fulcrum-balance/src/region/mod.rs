@@ -11,9 +11,10 @@
 //! with none, the region keeps its last estimate (failures do not count:
 //! a region that is down keeps the estimate it had while it answered, so
 //! that it is preferred again as soon as it is healthy). A small share of
-//! requests ([`explore`](NearestRegion::explore), 0.5 % by default) goes to
-//! the other regions so that their estimates stay current; a region never
-//! measured is explored first.
+//! requests ([`explore`](NearestRegion::explore), 0.2 % by default) goes to
+//! the other regions so that their estimates stay current. A region never
+//! measured serves with the preferred one until it is; the first choice
+//! waits until every region that can serve has been measured.
 //!
 //! **How a region is chosen.** The preferred region changes only when
 //! another region's estimate is lower by more than the
@@ -25,7 +26,7 @@
 //! region takes all requests while its healthy share, times the
 //! overprovisioning factor, covers them; the next-nearest region takes what
 //! it cannot; when it recovers, requests return at once (its estimate was
-//! kept). Until a first estimate exists, every region serves together.
+//! kept).
 //!
 //! Endpoints with no region form a region of their own (named `None` in
 //! the stats). Region order from the target (`first(...)`) is a tier and

@@ -48,8 +48,9 @@ impl Regions {
         }
     }
 
-    /// Each region's rank among `names`.
-    fn ranks(&self, names: &[Region]) -> Vec<u32> {
+    /// Each region's rank among `names` (`reachable`: it has an endpoint
+    /// that can serve).
+    fn ranks(&self, names: &[Region], reachable: &[bool]) -> Vec<u32> {
         let estimates: Vec<Option<f64>> = names
             .iter()
             .map(|n| self.estimates.get(n).copied())
@@ -58,7 +59,7 @@ impl Regions {
             .preferred
             .as_ref()
             .and_then(|p| names.iter().position(|n| n == p));
-        ranks(preferred, &estimates)
+        ranks(preferred, &estimates, reachable)
     }
 }
 
@@ -157,7 +158,11 @@ where
         let Some(regions) = &self.regions else {
             return Vec::new();
         };
-        let ranks = regions.ranks(names);
+        let mut reachable = vec![false; names.len()];
+        for (h, &id) in hosts.iter().zip(ids) {
+            reachable[id as usize] |= h.available && h.healthy && !h.disabled;
+        }
+        let ranks = regions.ranks(names, &reachable);
         for (h, &id) in hosts.iter_mut().zip(ids) {
             h.priority = h
                 .priority
@@ -226,7 +231,9 @@ where
         let clock = fulcrum_core::time::now();
         let fresh = (elapsed.max(interval)).as_nanos() as u64;
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        let mut reachable = vec![false; names.len()];
         for (m, &id) in self.members.iter().zip(&ids) {
+            reachable[id as usize] |= m.slot.is_active();
             if let Some((estimate, age)) = m.slot.ewma.last_latency(clock) {
                 if age <= fresh {
                     samples[id as usize].push(estimate / 1e9);
@@ -238,11 +245,20 @@ where
                 regions.estimates.insert(name.clone(), m);
             }
         }
-        let before = regions.ranks(&names);
+        let before = regions.ranks(&names, &reachable);
         let estimates: Vec<Option<f64>> = names
             .iter()
             .map(|n| regions.estimates.get(n).copied())
             .collect();
+        // The first choice waits until every region that can serve has
+        // been measured (they all serve meanwhile).
+        let pending = estimates
+            .iter()
+            .zip(&reachable)
+            .any(|(e, &r)| e.is_none() && r);
+        if regions.preferred.is_none() && pending {
+            return;
+        }
         let index = |r: &Region| names.iter().position(|n| n == r);
         let previous = Choice {
             preferred: regions.preferred.as_ref().and_then(index),
@@ -271,7 +287,7 @@ where
             regions.preferred = preferred;
         }
         regions.challenger = choice.challenger.map(|(i, held)| (names[i].clone(), held));
-        if regions.ranks(&names) != before {
+        if regions.ranks(&names, &reachable) != before {
             self.dirty = true;
         }
     }
