@@ -185,7 +185,10 @@ impl Merge {
     fn check(&mut self) -> Option<Result<EndpointSet, DiscoveryError>> {
         let combined = combine(&self.combine, &self.sets);
         let recovered = !self.failing.iter().any(|&f| f);
-        if combined.is_empty() && self.on_empty == OnEmpty::KeepLast {
+        if combined.is_empty()
+            && self.on_empty == OnEmpty::KeepLast
+            && self.sets.iter().any(Option::is_some)
+        {
             self.reported = true;
             return Some(Err(DiscoveryError::NoRecords {
                 name: self.name.clone(),
