@@ -102,8 +102,8 @@ async fn each_client_uses_its_own_subset_and_keeps_it_through_unrelated_churn() 
     }
 }
 
-/// Four clients at coordinates 0–3, two endpoints each, over eight: every
-/// endpoint serves exactly one client.
+/// Four clients at coordinates 0–3 of 4, subsets of two on average, over
+/// eight endpoints: every endpoint serves exactly one client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deterministic_subsetting_gives_every_endpoint_its_share_of_clients() {
     let mut backends = Vec::new();
@@ -113,7 +113,7 @@ async fn deterministic_subsetting_gives_every_endpoint_its_share_of_clients() {
     let mut clients_of = std::collections::BTreeMap::<SocketAddr, u32>::new();
     for index in 0..4 {
         let (_tx, rx) = fulcrum::channel(set_of(&backends));
-        let mut lb = client(rx, Subsetting::deterministic(index, 2).unwrap()).await;
+        let mut lb = client(rx, Subsetting::deterministic(index, 4, 2).unwrap()).await;
         for addr in reached(&mut lb, &backends, 20).await {
             *clients_of.entry(addr).or_default() += 1;
         }

@@ -207,4 +207,5 @@ async fn a_locality_map_places_endpoints() {
     let o = fulcrum(&["resolve", "first(127.0.0.2:8080"]).await;
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unbalanced"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
 }

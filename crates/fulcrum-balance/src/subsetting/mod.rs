@@ -18,15 +18,21 @@
 //!   moves only the clients that pick it (about `size / N` of them), and
 //!   every client agrees on nothing but the hash. The number of clients
 //!   per endpoint is binomial: its spread narrows as clients grow.
-//! * [`Subsetting::deterministic`]: for a client that knows a dense
-//!   coordinate (a StatefulSet ordinal, a shard index). Google's
-//!   deterministic subsetting (the SRE book, "Load Balancing in the
-//!   Datacenter"): clients are dealt in rounds of `N / size`, each round
-//!   over its own shuffle of the sorted endpoints, so when `N` is a
-//!   multiple of `size` each endpoint gets the same number of clients,
-//!   within one. A change of the set changes the shuffles: far more churn
-//!   than rendezvous. The shuffle is fulcrum's own (not a library's), so
-//!   clients of different versions and platforms agree.
+//! * [`Subsetting::deterministic`]: for a client that knows its dense
+//!   coordinate and the number of clients (a StatefulSet ordinal and its
+//!   replicas, a shard index and count), as Finagle's deterministic
+//!   aperture does. Every client computes the same assignment: each
+//!   endpoint takes, in turn, the clients that score highest for it by
+//!   rendezvous hashing among those not yet full (at most 1.1 × their
+//!   share), so every endpoint has exactly as many clients as any other,
+//!   and a change of the set moves few connections. (Google's rounds over
+//!   a shuffle, from the SRE book, are as even but reshuffle on every
+//!   change.) Subsets differ in size by up to 10 %, so each client also
+//!   weighs its endpoints (their weights × a balancing factor, × 1000)
+//!   so that equal demand from every client loads every endpoint
+//!   equally. The hashing is fulcrum's own, so clients of different
+//!   versions and platforms agree. It costs `O(clients × endpoints)`
+//!   hashing per change of the set (about 3 ms for 1000 × 1000).
 //!
 //! Subsetting applies per tier (SRV priority, backup endpoints): a backup
 //! tier keeps `size` endpoints of its own, so spill-over still works. A
@@ -86,8 +92,8 @@ pub struct Subsetting {
 enum Method {
     /// The client id's hash.
     Rendezvous(u64),
-    /// The client's dense coordinate.
-    Deterministic(u64),
+    /// The client's dense coordinate, and how many clients there are.
+    Deterministic { index: u64, clients: u64 },
 }
 
 /// A subsetting that cannot work (a size of 0, an empty client id), and
@@ -119,12 +125,27 @@ impl Subsetting {
     }
 
     /// Deterministic subsetting for the client at dense coordinate `index`
-    /// (0, 1, 2, … across the clients of this service): when the tier's
-    /// endpoint count is a multiple of `size`, each endpoint gets the same
-    /// number of clients, within one (otherwise each round leaves a few
-    /// out, at random). An error when `size` is 0.
-    pub fn deterministic(index: u64, size: usize) -> Result<Self, SubsettingError> {
-        Self::new(Method::Deterministic(index), size)
+    /// of `clients` (0, 1, … `clients - 1` across the clients of this
+    /// service): each endpoint gets as many clients as any other, and the
+    /// same load from equal demand. A client's subset holds `size`
+    /// endpoints on average, at most 10 % more. An error when `size` or
+    /// `clients` is 0, or `index` is not below `clients`.
+    ///
+    /// ```
+    /// use fulcrum_balance::subsetting::Subsetting;
+    ///
+    /// let s = Subsetting::deterministic(7, 300, 20).unwrap();
+    /// assert!(Subsetting::deterministic(7, 5, 20).is_err());
+    /// # drop(s);
+    /// ```
+    pub fn deterministic(index: u64, clients: u64, size: usize) -> Result<Self, SubsettingError> {
+        if index >= clients {
+            return Err(SubsettingError(
+                "the client's index must be below the number of clients (coordinates \
+                 run 0, 1, … clients - 1)",
+            ));
+        }
+        Self::new(Method::Deterministic { index, clients }, size)
     }
 
     fn new(method: Method, size: usize) -> Result<Self, SubsettingError> {
@@ -142,14 +163,18 @@ impl Subsetting {
         self.size
     }
 
-    /// This client's subset of `set`: up to [`size`](Self::size)
-    /// endpoints of each tier, in the set's order. A tier's standbys
-    /// (weight 0, which serve only when nothing else of their tier can)
-    /// are all kept, and do not count in its size.
+    /// This client's subset of `set`: about [`size`](Self::size)
+    /// endpoints of each tier (exactly `size` with rendezvous), in the
+    /// set's order. A tier's standbys (weight 0, which serve only when
+    /// nothing else of their tier can) are all kept, and do not count in
+    /// its size. With deterministic subsetting, each weight is multiplied
+    /// by the endpoint's balancing factor × 1000.
     pub fn select(&self, set: &EndpointSet) -> EndpointSet {
         let all = set.as_slice();
         let mut tiers: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         let mut keep = vec![false; set.len()];
+        // Balancing factors (mean 1 in a subset), where weighed.
+        let mut factor: Vec<Option<f64>> = vec![None; set.len()];
         for (i, e) in all.iter().enumerate() {
             if e.weight() == 0 {
                 keep[i] = true;
@@ -162,14 +187,16 @@ impl Subsetting {
                 tier.iter().for_each(|&i| keep[i] = true);
                 continue;
             }
-            let addrs = tier.iter().map(|&i| all[i].addr());
+            let hashes: Vec<u64> = tier.iter().map(|&i| endpoint_hash(all[i].addr())).collect();
             let chosen = match self.method {
-                Method::Rendezvous(client) => {
-                    let hashes: Vec<u64> = addrs.map(endpoint_hash).collect();
-                    rendezvous::choose(client, &hashes, self.size)
-                }
-                Method::Deterministic(index) => {
-                    deterministic::choose(index, &addrs.collect::<Vec<_>>(), self.size)
+                Method::Rendezvous(client) => rendezvous::choose(client, &hashes, self.size),
+                Method::Deterministic { index, clients } => {
+                    let mine = deterministic::assign(clients, &hashes, self.size)
+                        .swap_remove(index as usize);
+                    let count = mine.len() as f64;
+                    mine.iter()
+                        .for_each(|&(k, w)| factor[tier[k]] = Some(w * count));
+                    mine.into_iter().map(|(k, _)| k).collect()
                 }
             };
             chosen.into_iter().for_each(|k| keep[tier[k]] = true);
@@ -177,8 +204,16 @@ impl Subsetting {
         EndpointSet::new(
             set.iter()
                 .zip(keep)
-                .filter(|(_, keep)| *keep)
-                .map(|(e, _)| e.clone()),
+                .zip(factor)
+                .filter(|((_, keep), _)| *keep)
+                .map(|((e, _), factor)| match factor {
+                    None => e.clone(),
+                    Some(f) => {
+                        let w = (f64::from(e.weight()) * f * 1000.0).round();
+                        e.clone()
+                            .with_weight(w.clamp(1.0, f64::from(u32::MAX)) as u32)
+                    }
+                }),
         )
     }
 }
@@ -195,11 +230,14 @@ mod tests {
         let set = EndpointSet::new(primaries.chain(backups));
         for subsetting in [
             Subsetting::rendezvous("a", 3).unwrap(),
-            Subsetting::deterministic(5, 3).unwrap(),
+            Subsetting::deterministic(5, 10, 3).unwrap(),
         ] {
             let mine = subsetting.select(&set);
             let backups = mine.iter().filter(|e| e.priority() == 1).count();
-            assert_eq!((mine.len(), backups), (5, 2), "{subsetting:?}");
+            let primaries = mine.len() - backups;
+            assert_eq!(backups, 2, "{subsetting:?}");
+            // Deterministic subsets hold `size` on average, at most 10 % more.
+            assert!((1..=4).contains(&primaries), "{subsetting:?}");
         }
         assert!(Subsetting::rendezvous("a", 0).is_err());
         assert!(Subsetting::rendezvous("", 3).is_err());

@@ -203,18 +203,6 @@ where
                 "endpoint set repeats addresses; the first occurrence of each is used"
             );
         }
-        let set = match &self.subsetting {
-            Some(subsetting) => {
-                let mine = subsetting.select(&set);
-                tracing::debug!(
-                    kept = mine.len(),
-                    of = set.len(),
-                    "subsetting: this client's endpoints"
-                );
-                mine
-            }
-            None => set,
-        };
         let d = &mut self.discovered;
         let mut changed = d.error.is_some() || !d.has_set || d.latest_set_empty != set.is_empty();
         d.error = None;

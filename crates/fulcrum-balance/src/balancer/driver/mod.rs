@@ -37,6 +37,7 @@ mod ramp;
 mod ready;
 mod regions;
 mod subsets;
+mod subsetting;
 mod tiers;
 mod timers;
 mod zones;
@@ -176,7 +177,6 @@ pub(crate) struct Driver<S, M> {
     /// The subsets, where each one's requests went at the last publish,
     /// and how many times that changed.
     subsets: Arc<[crate::subset::SubsetRule]>,
-    subsetting: Option<crate::subsetting::Subsetting>,
     zone_aware: Option<crate::zone::ZoneAware>,
     /// Nearest-region routing's state; `None` when off.
     regions: Option<regions::Regions>,
@@ -278,7 +278,10 @@ where
             control,
             stop,
             make,
-            updates: Some(unwind_safe(updates)),
+            updates: Some(unwind_safe(match &settings.subsetting {
+                Some(s) => subsetting::subsetted(updates, s.clone()),
+                None => updates,
+            })),
             refresh,
             total: policy
                 .tracks_total_load()
@@ -314,7 +317,6 @@ where
             tier_changes: 0,
             slow_start: settings.slow_start.clone(),
             subsets: settings.subsets.clone(),
-            subsetting: settings.subsetting.clone(),
             zone_aware: settings.zone_aware.clone(),
             regions: settings.nearest_region.clone().map(regions::Regions::new),
             subset_routes: Vec::new(),
