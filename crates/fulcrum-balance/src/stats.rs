@@ -190,6 +190,10 @@ pub struct EndpointStats {
     pub addr: SocketAddr,
     /// Its logical authority, if known.
     pub authority: Option<String>,
+    /// Its zone, if known.
+    pub zone: Option<String>,
+    /// Its region, if known.
+    pub region: Option<String>,
     /// Its configured weight.
     pub weight: u32,
     /// Its priority tier.
@@ -247,6 +251,8 @@ impl EndpointStats {
         EndpointStats {
             addr: slot.endpoint.addr(),
             authority: slot.endpoint.authority().map(str::to_owned),
+            zone: slot.endpoint.zone().map(str::to_owned),
+            region: slot.endpoint.region().map(str::to_owned),
             weight: slot.weight.load(Ordering::Relaxed),
             priority: slot.priority.load(Ordering::Relaxed),
             state: slot.state(),

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use fulcrum_balance::health::HealthChecks;
 use fulcrum_balance::pick::{by_name_with, HashOptions};
+use fulcrum_balance::region::NearestRegion;
 use fulcrum_balance::retry::Hedging;
+use fulcrum_balance::zone::ZoneAware;
+use fulcrum_discovery::{Discovery, DiscoveryConfig, LocalityMap};
 use fulcrum_grpc::GrpcHealthProbe;
 use fulcrum_http::{Client, HttpProbe, Protocol};
 use http::HeaderName;
@@ -61,6 +64,21 @@ pub(crate) struct Args {
     /// Hedge requests slower than DELAY on a second endpoint (e.g. 20ms).
     #[arg(long, value_name = "DELAY")]
     hedge: Option<String>,
+    /// Zone-aware routing for a client in zone Z: requests stay in Z while
+    /// its healthy endpoints cover its share (endpoints are placed by
+    /// `;zone=` in the target or --locality-map). The report shows each
+    /// zone's share.
+    #[arg(long, value_name = "Z")]
+    zone: Option<String>,
+    /// Nearest-region routing: requests go to the region with the lowest
+    /// measured latency (endpoints placed by `;region=` or --locality-map).
+    #[arg(long)]
+    nearest_region: bool,
+    /// Place endpoints in zones and regions by address range or host-name
+    /// suffix: `10.1.0.0/16;zone=eu-1a;region=eu,*.use1.internal;zone=use1-az1`
+    /// (default: $FULCRUM_LOCALITY_MAP).
+    #[arg(long, value_name = "RULES")]
+    locality_map: Option<String>,
     /// Print one JSON report instead of tables.
     #[arg(long)]
     json: bool,
@@ -79,7 +97,12 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
     let measured = load::drive(&client, &load, done, stop.clone()).await;
     progress.finish();
     interrupt.abort();
-    let report = Report::new(&args.policy, &measured, &client.stats());
+    let report = Report::new(
+        &args.policy,
+        &measured,
+        &client.stats(),
+        args.zone.as_deref(),
+    );
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         serde_json::to_writer(&mut out, &report)
@@ -185,10 +208,38 @@ fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
         }
         _ => None,
     };
+    let locality = match &args.locality_map {
+        Some(rules) => LocalityMap::parse(rules),
+        None => LocalityMap::from_env(),
+    }
+    .map_err(|e| Failure::Usage(e.to_string()))?;
+    let discovery = Discovery::new(&args.target)
+        .map_err(|e| Failure::Usage(e.to_string()))?
+        .with_config(DiscoveryConfig {
+            locality,
+            ..DiscoveryConfig::default()
+        });
+    if args.zone.as_deref().is_some_and(|z| z.trim().is_empty()) {
+        return Err(Failure::Usage(
+            "--zone needs a zone name, e.g. --zone eu-west-1a".into(),
+        ));
+    }
+    let zone = args.zone.clone().map(ZoneAware::new);
+    let nearest = args.nearest_region.then(NearestRegion::default);
     let mut builder = Client::builder()
         .target(&args.target)
         .map_err(|e| Failure::Usage(e.to_string()))?
-        .configure(|b| b.policy_arc(policy))
+        .configure(move |b| {
+            let b = b.policy_arc(policy).discovery(discovery);
+            let b = match zone {
+                Some(z) => b.zone_aware(z),
+                None => b,
+            };
+            match nearest {
+                Some(n) => b.nearest_region(n),
+                None => b,
+            }
+        })
         .request_timeout(REQUEST_TIMEOUT)
         .protocol(if grpc {
             Protocol::Http2

@@ -245,3 +245,55 @@ async fn help_is_not_an_error_and_a_bare_fulcrum_shows_it() {
     assert_eq!(out.status.code(), Some(2), "no command is a usage error");
     assert!(text(&out.stderr).contains("Usage: fulcrum <COMMAND>"));
 }
+
+/// `--zone a` over six endpoints in zones a and b (placed by the locality
+/// map): every request stays in zone a, and the report says so per zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_zone_keeps_requests_in_the_clients_zone() {
+    let mut servers = Vec::new();
+    for _ in 0..6 {
+        servers.push(server().await);
+    }
+    // Zone a: the first three; b: the others (one per entry, by address).
+    let target: Vec<String> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, (addr, _))| format!("{addr};zone={}", if i < 3 { "a" } else { "b" }))
+        .collect();
+    let target = target.join(",");
+    let out = fulcrum(&[
+        "bench",
+        &target,
+        "--zone",
+        "a",
+        "--requests",
+        "300",
+        "--concurrency",
+        "4",
+        "--json",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let zones = report["zones"].as_array().unwrap();
+    assert_eq!(zones[0]["zone"], "a", "{report}");
+    assert_eq!(zones[0]["local"], true);
+    assert_eq!(zones[0]["share"], 1.0, "{report}");
+    let in_b: u64 = servers[3..]
+        .iter()
+        .map(|(_, h)| h.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(in_b, 0);
+
+    let table = fulcrum(&["bench", &target, "--zone", "a", "--requests", "50"]).await;
+    let table = text(&table.stdout);
+    assert!(table.contains("a (local)"), "{table}");
+    assert!(table.contains("zone=b"), "{table}");
+    let bad = fulcrum(&["bench", &target, "--zone", " "]).await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("--zone needs a zone name"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

@@ -135,7 +135,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Failure> {
         if let Err(e) = dying.revive().await {
             eprintln!("fulcrum demo: {e}");
         }
-        reports.push(Report::new(label, &measured, &client.stats()));
+        reports.push(Report::new(label, &measured, &client.stats(), None));
         histograms.push(measured.latency_us);
     }
     interrupt.abort();
