@@ -14,8 +14,8 @@
 //! * otherwise the zone keeps `available / expected` of the requests, and
 //!   the rest goes to the other zones in proportion to their spare
 //!   capacity (`available − expected`, where positive).
-//! * no healthy endpoint in the zone: requests go to every zone in
-//!   proportion to its healthy capacity.
+//! * no healthy endpoint in the zone: the tier serves whole, as without
+//!   zone-aware routing (the policy balances across every zone).
 //!
 //! With three zones of equal size and half of the local zone's endpoints
 //! down, the zone keeps (1/5) / (1/3) = 60 % of the requests, and each
@@ -25,8 +25,8 @@
 //! has fewer endpoints than [`ZoneAware::min_endpoints`] (6 by default, as
 //! in Envoy: with few endpoints, shares are coarse), and when the client's
 //! zone is unknown. A client zone that no endpoint is in is no error: it
-//! is a zone with nothing healthy, and requests spread over every zone
-//! (stats show a local share of 0).
+//! is a zone with nothing healthy, and the tier serves whole (stats show a
+//! local share of 0).
 //!
 //! Where it is decided: the pure [`shares`] (`zone/shares.rs`); where the
 //! snapshot is split into zone groups: `balancer/driver/zones.rs`.

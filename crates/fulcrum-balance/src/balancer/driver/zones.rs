@@ -34,7 +34,9 @@ pub(super) struct Groups {
 }
 
 /// `serving`'s endpoints grouped by tier, and within a tier by zone when
-/// `routing` applies (not in panic, a tier of at least `min_endpoints`).
+/// `routing` applies (not in panic, a tier of at least `min_endpoints`,
+/// something healthy in the client's zone: otherwise the tier serves
+/// whole).
 /// `zones[i]` is member `i`'s zone id; `within` says which members count
 /// (a subset's), all when `None`.
 pub(super) fn groups(
@@ -66,7 +68,15 @@ pub(super) fn groups(
             .copied()
             .filter(|&(i, _)| hosts[i].priority == priority)
             .collect();
-        let split = routing.filter(|r| !serving.panic && members.len() >= r.min_endpoints.max(1));
+        // With nothing healthy in the client's zone (or no such zone), the
+        // tier serves whole: the policy balances across every zone, as it
+        // would without zone-aware routing.
+        let local_serves = |local: Option<u32>| {
+            local.is_some_and(|l| serving_here.iter().any(|&(i, _)| zones[i] == l))
+        };
+        let split = routing.filter(|r| {
+            !serving.panic && members.len() >= r.min_endpoints.max(1) && local_serves(r.local)
+        });
         let Some(split) = split else {
             let group = out.shares.len() as u32;
             out.endpoints
@@ -244,6 +254,20 @@ mod tests {
         assert!(s.panic);
         let g = groups(&s, &hosts, &zones, None, routing(0));
         assert_eq!(split(&g).len(), 1);
+    }
+
+    #[test]
+    fn a_zone_with_nothing_healthy_leaves_the_tier_whole() {
+        let mut hosts = vec![host(0, true); 9];
+        for h in &mut hosts[..3] {
+            h.healthy = false;
+        }
+        let zones = [0, 0, 0, 1, 1, 1, 2, 2, 2];
+        let s = serving(&hosts, &Thresholds::default());
+        let g = groups(&s, &hosts, &zones, None, routing(0));
+        assert_eq!(split(&g), vec![((3..9).collect(), 1_000_000)]);
+        assert!(!g.split);
+        assert_eq!(g.zones, vec![(1, 0.5), (2, 0.5)]);
     }
 
     #[test]
