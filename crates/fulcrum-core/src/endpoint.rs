@@ -158,6 +158,38 @@ impl Endpoint {
         &self.labels
     }
 
+    /// Marks the endpoint as part `part` of a traffic split in which that
+    /// part takes `share` (relative to the other parts' shares) of the
+    /// requests, whatever its number of endpoints: what a
+    /// `weighted(...)` target sets. Kept as the labels
+    /// [`PART_LABEL`](Self::PART_LABEL) and [`SHARE_LABEL`](Self::SHARE_LABEL).
+    ///
+    /// ```
+    /// use fulcrum_core::Endpoint;
+    ///
+    /// let ep = Endpoint::new("10.0.0.7:443".parse().unwrap()).with_traffic_share(1, 10);
+    /// assert_eq!(ep.traffic_share(), Some((1, 10)));
+    /// assert_eq!(ep.label("fulcrum.share"), Some("10"));
+    /// ```
+    pub fn with_traffic_share(self, part: u32, share: u32) -> Self {
+        self.with_label(Self::PART_LABEL, part.to_string())
+            .with_label(Self::SHARE_LABEL, share.to_string())
+    }
+
+    /// The traffic split part and share set by
+    /// [`with_traffic_share`](Self::with_traffic_share), if both labels
+    /// are there and are numbers.
+    pub fn traffic_share(&self) -> Option<(u32, u32)> {
+        let part = self.label(Self::PART_LABEL)?.parse().ok()?;
+        let share = self.label(Self::SHARE_LABEL)?.parse().ok()?;
+        Some((part, share))
+    }
+
+    /// The label naming an endpoint's part in a traffic split.
+    pub const PART_LABEL: &'static str = "fulcrum.part";
+    /// The label giving its part's share of the requests.
+    pub const SHARE_LABEL: &'static str = "fulcrum.share";
+
     /// True when `other` differs only in weight or priority, which the
     /// balancer can apply in place without rebuilding the endpoint's service.
     pub fn same_identity(&self, other: &Endpoint) -> bool {

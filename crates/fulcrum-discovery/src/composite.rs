@@ -2,8 +2,6 @@
 //! parts' sets combined into one (in `first`, parts become tiers; in
 //! `weighted`, endpoint weights are scaled to the parts' shares).
 
-use std::collections::BTreeMap;
-
 use fulcrum_core::{Endpoint, EndpointSet};
 use futures_util::StreamExt;
 
@@ -13,11 +11,6 @@ use crate::{Discovery, DiscoveryConfig, DiscoveryError, OnEmpty, Target};
 /// A part's tier is its index times this, plus the tier it gave (SRV
 /// priorities are 16 bits, so parts never interleave).
 pub(crate) const PART_STRIDE: u32 = 1 << 16;
-
-/// In `weighted`, the weights of a tier's endpoints add up to about this,
-/// so that a part with many endpoints and a small share still gives each
-/// a weight of at least 1 without rounding away the shares.
-const WEIGHT_SCALE: f64 = 1e7;
 
 /// How the parts' sets are combined.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,12 +176,13 @@ impl Merge {
     /// a consumer reports); or an error when every part is empty and
     /// `on_empty` keeps the last set.
     fn check(&mut self) -> Option<Result<EndpointSet, DiscoveryError>> {
+        if self.sets.iter().all(Option::is_none) {
+            // Every part failed: their errors were yielded, and stand.
+            return None;
+        }
         let combined = combine(&self.combine, &self.sets);
         let recovered = !self.failing.iter().any(|&f| f);
-        if combined.is_empty()
-            && self.on_empty == OnEmpty::KeepLast
-            && self.sets.iter().any(Option::is_some)
-        {
+        if combined.is_empty() && self.on_empty == OnEmpty::KeepLast {
             self.reported = true;
             return Some(Err(DiscoveryError::NoRecords {
                 name: self.name.clone(),
@@ -205,11 +199,11 @@ impl Merge {
 }
 
 /// The parts' sets as one: in `first`, part `i`'s tiers come after part
-/// `i - 1`'s; in `weighted`, each tier's weights are scaled so that each
-/// part's endpoints together weigh its share (standbys stay at 0). A part
-/// with no set, or an empty one, contributes nothing (and in `weighted`
-/// the others share its part). An address in two parts is the first
-/// part's.
+/// `i - 1`'s; in `weighted`, each endpoint is marked with its part and the
+/// part's share ([`Endpoint::with_traffic_share`]), which the balancer
+/// splits each tier's requests by, whatever the policy. A part with no
+/// set, or an empty one, contributes nothing (and in `weighted` the others
+/// share its part). An address in two parts is the first part's.
 pub(crate) fn combine(how: &Combine, sets: &[Option<EndpointSet>]) -> EndpointSet {
     let parts = sets
         .iter()
@@ -218,40 +212,16 @@ pub(crate) fn combine(how: &Combine, sets: &[Option<EndpointSet>]) -> EndpointSe
     match how {
         Combine::First => EndpointSet::new(parts.flat_map(|(i, set)| {
             set.iter().map(move |e| {
-                let tier = (i as u32).saturating_mul(PART_STRIDE) + e.priority().min(0xFFFF);
+                let tier = (i as u32)
+                    .saturating_mul(PART_STRIDE)
+                    .saturating_add(e.priority().min(0xFFFF));
                 e.clone().with_priority(tier)
             })
         })),
-        Combine::Weighted(shares) => {
-            // Each part's total weight in each tier.
-            let mut totals: BTreeMap<(usize, u32), u64> = BTreeMap::new();
-            for (i, set) in parts.clone() {
-                for e in set.iter() {
-                    *totals.entry((i, e.priority())).or_default() += u64::from(e.weight());
-                }
-            }
-            // Each tier's shares of the parts with weight in it.
-            let mut tier_shares: BTreeMap<u32, u64> = BTreeMap::new();
-            for (&(i, priority), &total) in &totals {
-                if total > 0 {
-                    *tier_shares.entry(priority).or_default() += u64::from(shares[i]);
-                }
-            }
-            let scaled = |i: usize, e: &Endpoint| -> u32 {
-                let total = totals[&(i, e.priority())];
-                if e.weight() == 0 || total == 0 {
-                    return 0;
-                }
-                let share = f64::from(shares[i]) / tier_shares[&e.priority()] as f64;
-                let w = f64::from(e.weight()) / total as f64 * share * WEIGHT_SCALE;
-                w.round().clamp(1.0, f64::from(u32::MAX)) as u32
-            };
-            EndpointSet::new(
-                parts.flat_map(|(i, set)| {
-                    set.iter().map(move |e| e.clone().with_weight(scaled(i, e)))
-                }),
-            )
-        }
+        Combine::Weighted(shares) => EndpointSet::new(parts.flat_map(|(i, set)| {
+            set.iter()
+                .map(move |e| e.clone().with_traffic_share(i as u32, shares[i]))
+        })),
     }
 }
 
@@ -288,45 +258,23 @@ mod tests {
     }
 
     #[test]
-    fn weighted_gives_each_part_its_share_whatever_its_size() {
-        // 9 endpoints at 90, 1 at 10: each part's total is its share.
-        let many: Vec<(u16, u32, u32)> = (1..=9).map(|p| (p, 1, 0)).collect();
+    fn weighted_marks_each_endpoint_with_its_parts_share() {
         let combined = combine(
             &Combine::Weighted(vec![90, 10]),
-            &[set(&many), set(&[(100, 3, 0), (101, 0, 0)])],
+            &[set(&[(1, 1, 0), (2, 3, 1)]), set(&[(100, 0, 0)])],
         );
-        let weight_of = |ports: std::ops::RangeInclusive<u16>| -> f64 {
-            combined
-                .iter()
-                .filter(|e| ports.contains(&e.addr().port()))
-                .map(|e| f64::from(e.weight()))
-                .sum()
-        };
-        let (a, b) = (weight_of(1..=9), weight_of(100..=101));
-        assert!((a / (a + b) - 0.9).abs() < 1e-6, "{a} {b}");
-        let standby = combined.iter().find(|e| e.addr().port() == 101).unwrap();
-        assert_eq!(standby.weight(), 0, "a standby stays a standby");
-        // A part with nothing: the other takes everything.
-        let alone = combine(
-            &Combine::Weighted(vec![90, 10]),
-            &[None, set(&[(100, 1, 0)])],
-        );
-        assert_eq!(alone.len(), 1);
-        assert!(alone.iter().all(|e| e.weight() > 0));
-    }
-
-    #[test]
-    fn weighted_shares_hold_in_each_tier() {
-        // Part 0 has only a backup tier: in tier 0, part 1 is alone.
-        let combined = combine(
-            &Combine::Weighted(vec![50, 50]),
-            &[set(&[(1, 1, 1)]), set(&[(2, 1, 0), (3, 1, 1)])],
-        );
-        let w: Vec<(u16, u32)> = combined
+        let marks: Vec<(u16, u32, Option<(u32, u32)>)> = combined
             .iter()
-            .map(|e| (e.addr().port(), e.weight()))
+            .map(|e| (e.addr().port(), e.weight(), e.traffic_share()))
             .collect();
-        assert_eq!(w[0].1, w[2].1, "tier 1 splits 50/50: {w:?}");
-        assert_eq!(w[1].1 as f64, WEIGHT_SCALE, "tier 0 is all part 1's: {w:?}");
+        // Weights (a standby's 0 included) and tiers are the parts' own.
+        assert_eq!(
+            marks,
+            [
+                (1, 1, Some((0, 90))),
+                (2, 3, Some((0, 90))),
+                (100, 0, Some((1, 10)))
+            ]
+        );
     }
 }

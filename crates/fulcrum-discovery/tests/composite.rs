@@ -138,14 +138,18 @@ async fn weighted_parts_weigh_their_share_whatever_their_size() {
         .resolve()
         .await
         .unwrap();
-    let weight = |prefix: &str| -> f64 {
-        set.iter()
-            .filter(|e| e.addr().to_string().starts_with(prefix))
-            .map(|e| f64::from(e.weight()))
-            .sum()
-    };
-    let (big, small) = (weight("127.0.1."), weight("127.0.2."));
-    assert!((small / (big + small) - 0.75).abs() < 1e-6, "{big} {small}");
+    // Each endpoint is marked with its part and the part's share (the
+    // balancer splits requests by them); weights stay the endpoints' own.
+    for e in set.iter() {
+        let expected = if e.addr().to_string().starts_with("127.0.1.") {
+            (0, 25)
+        } else {
+            (1, 75)
+        };
+        assert_eq!(e.traffic_share(), Some(expected), "{e}");
+        assert_eq!(e.weight(), 1);
+    }
+    assert_eq!(set.len(), 4);
 }
 
 #[tokio::test]

@@ -312,7 +312,9 @@ impl<K, C> Builder<K, C> {
             s.policy.name(),
             s.ready_timeout,
             s.max_waiters,
-            s.policy.uses_latency(),
+            // Nearest-region routing measures every region's latency,
+            // whatever the policy.
+            s.policy.uses_latency() || s.nearest_region.is_some(),
             seed,
             stop_tx,
             commands_tx,

@@ -31,6 +31,7 @@ mod manual;
 mod members;
 mod outliers;
 mod overload;
+mod parts;
 mod probing;
 mod publish;
 mod ramp;

@@ -11,7 +11,7 @@ use super::hosts::{serving, Host};
 use super::manual::Override;
 use super::ready::{tiered, Gathered, Tiered};
 use super::subsets::subset_picks;
-use super::zones::{groups, zone_shares, ZoneRouting};
+use super::zones::{groups, ZoneRouting};
 use super::{Driver, Maker};
 use crate::balancer::error::panic_message;
 use crate::balancer::snapshot::{NoPicker, Snapshot};
@@ -22,8 +22,8 @@ use crate::slot::{EndpointState, Slot, NO_WEIGHT_OVERRIDE};
 /// this, or the set has at least [`BLOCKING_SET`] endpoints, so that a
 /// large table (a Maglev table for 10 000 endpoints) never stalls the
 /// runtime the balancer shares with its callers.
-const BLOCKING_BUILD: Duration = Duration::from_millis(2);
-const BLOCKING_SET: usize = 256;
+pub(super) const BLOCKING_BUILD: Duration = Duration::from_millis(2);
+pub(super) const BLOCKING_SET: usize = 256;
 
 /// After a rebuild that took `t`, the next publish waits `SPACING × t`
 /// (at most [`MAX_SPACING`]): rebuilding then takes at most 1/SPACING of a
@@ -148,16 +148,24 @@ where
             .collect();
         // Nearest-region routing: each tier's regions become sub-tiers by
         // rank, so that spill-over carries requests to the next-nearest.
-        let mut hosts = hosts;
+        // Panic is decided on the set's own tiers (a region's sub-tier is
+        // no tier of its own there): in panic, regions are not ranked.
         let (region_ids, region_names) = self.region_ids();
-        let region_ranks = self.rank_hosts(&mut hosts, &region_ids, &region_names);
-        let serving = serving(&hosts, &self.thresholds);
-        let serving = match &self.regions {
-            Some(r) => super::regions::explore(serving, &hosts, r.config.explore_share()),
-            None => serving,
-        };
+        let mut hosts = hosts;
+        let mut ranked = super::regions::Ranked::default();
+        let mut serving = serving(&hosts, &self.thresholds);
+        if let Some(regions) = self.regions.as_ref().filter(|_| !serving.panic) {
+            let explore = match self.policy.picks_by_key() {
+                // A key's requests stay on its endpoint.
+                true => 0.0,
+                false => regions.config.explore_share(),
+            };
+            ranked = self.rank_hosts(&mut hosts, &region_ids, &region_names);
+            let by_region = super::hosts::serving(&hosts, &self.thresholds);
+            serving = super::regions::explore(by_region, &hosts, explore);
+        }
         let (tier_view, region_stats) =
-            self.region_view(&serving.tiers, &region_ranks, &region_names);
+            self.region_view(&serving, &hosts, &ranked, &region_ids, &region_names);
         let (zones, zone_names) = self.zone_ids();
         let by_zone = self.zone_aware.as_ref().map(|z| ZoneRouting {
             local: zone_names
@@ -178,32 +186,23 @@ where
         // applies: every group is a range drawn with its share.
         let mut gathered = Gathered::new(hosts.len());
         let members = &self.members;
-        let set_groups = groups(&serving, &hosts, &zones, None, by_zone);
+        let parts: Vec<Option<(u32, u32)>> = {
+            let marks = self.members.iter().map(|m| m.slot.endpoint.traffic_share());
+            let marks: Vec<_> = marks.collect();
+            if marks.iter().any(Option::is_some) {
+                marks
+            } else {
+                Vec::new()
+            }
+        };
+        let set_groups = groups(&serving, &hosts, &zones, &parts, None, by_zone);
         let ranges = tiered(
             set_groups.endpoints.iter().copied(),
             &set_groups.shares,
             |i, w| gathered.add(i, members.at(i), w),
         )
         .ranges;
-        let zone_stats = self.zone_aware.as_ref().map(|z| {
-            let shares = zone_shares(&set_groups.zones, &zone_names);
-            let local_share = shares
-                .iter()
-                .filter(|s| s.zone.as_deref() == Some(z.zone()))
-                .map(|s| s.share)
-                .sum::<f64>();
-            crate::stats::ZoneStats {
-                zone: z.zone().to_owned(),
-                local_share,
-                spill: if shares.is_empty() {
-                    0.0
-                } else {
-                    1.0 - local_share
-                },
-                split: set_groups.split,
-                shares,
-            }
-        });
+        let zone_stats = self.zone_stats(&set_groups, &zone_names);
         let global = gathered.slots.len();
         let chosen: Vec<Option<Tiered>> = own
             .iter()
@@ -215,8 +214,14 @@ where
                         tiers: own.tiers.clone(),
                         panic: own.panic,
                     };
-                    let own_groups =
-                        groups(&own_serving, &hosts, &zones, Some(&own.members), by_zone);
+                    let own_groups = groups(
+                        &own_serving,
+                        &hosts,
+                        &zones,
+                        &parts,
+                        Some(&own.members),
+                        by_zone,
+                    );
                     tiered(own_groups.endpoints, &own_groups.shares, |i, w| {
                         gathered.add(i, members.at(i), w)
                     })
@@ -249,9 +254,16 @@ where
         let weights: Arc<[u32]> = weights.into();
 
         let previous = shared.snapshot.load_full();
-        let tiers = (ranges.len() > 1)
-            .then(|| super::tiers::tier_pickers(&*self.policy, &slots, &weights, &ranges));
         let mut rebuilt = false;
+        // Several ranges (tiers spilling over, zones, regions): a picker
+        // each, built off the runtime when large, and spaced like any
+        // rebuild.
+        let tiers = if ranges.len() > 1 {
+            rebuilt = true;
+            Some(self.range_pickers(&slots, &weights, &ranges, global).await)
+        } else {
+            None
+        };
         let (was, now) = (&previous.ready[..previous.set_len], &slots[..global]);
         let unchanged = !previous.stopped
             && tiers.is_none()

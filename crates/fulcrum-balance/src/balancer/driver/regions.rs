@@ -20,6 +20,17 @@ pub(super) const RANKS: u32 = 256;
 /// A region's name; endpoints with none form the region `None`.
 type Region = Option<String>;
 
+/// How hosts were moved to sub-tiers (see `Driver::rank_hosts`).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Ranked {
+    /// Each region's rank, by region id.
+    ranks: Vec<u32>,
+    /// The set's priorities, by their place (a sub-tier's `p / RANKS`).
+    tiers: Vec<u32>,
+    /// The hosts were moved (not in panic, nor with the routing off).
+    on: bool,
+}
+
 /// The driver's nearest-region state.
 #[derive(Debug)]
 pub(super) struct Regions {
@@ -153,57 +164,83 @@ where
         (ids, names)
     }
 
-    /// Moves every host to its region's sub-tier; the ranks by region id.
-    pub(super) fn rank_hosts(&self, hosts: &mut [Host], ids: &[u32], names: &[Region]) -> Vec<u32> {
+    /// Moves every host to its region's sub-tier: its tier's place among
+    /// the set's tiers × [`RANKS`] + its region's rank (dense, so that no
+    /// priority overflows).
+    pub(super) fn rank_hosts(&self, hosts: &mut [Host], ids: &[u32], names: &[Region]) -> Ranked {
         let Some(regions) = &self.regions else {
-            return Vec::new();
+            return Ranked::default();
         };
         let mut reachable = vec![false; names.len()];
         for (h, &id) in hosts.iter().zip(ids) {
             reachable[id as usize] |= h.available && h.healthy && !h.disabled;
         }
         let ranks = regions.ranks(names, &reachable);
+        let mut tiers: Vec<u32> = hosts.iter().map(|h| h.priority).collect();
+        tiers.sort_unstable();
+        tiers.dedup();
         for (h, &id) in hosts.iter_mut().zip(ids) {
-            h.priority = h
-                .priority
-                .saturating_mul(RANKS)
-                .saturating_add(ranks[id as usize].min(RANKS - 1));
+            let place = tiers.binary_search(&h.priority).unwrap_or_default() as u32;
+            h.priority = place * RANKS + ranks[id as usize].min(RANKS - 1);
         }
-        ranks
+        Ranked {
+            ranks,
+            tiers,
+            on: true,
+        }
     }
 
     /// The serving tiers as stats show them (sub-tiers merged back into
-    /// their tier), and the regions' stats.
+    /// their tier, with its own priority), and the regions' stats: each
+    /// region's share is its serving endpoints' part of their sub-tier's.
     pub(super) fn region_view(
         &self,
-        tiers: &[(u32, u32)],
-        ranks: &[u32],
+        serving: &Serving,
+        hosts: &[Host],
+        ranked: &Ranked,
+        ids: &[u32],
         names: &[Region],
     ) -> (Vec<(u32, u32)>, Option<RegionStats>) {
         let Some(regions) = &self.regions else {
-            return (tiers.to_vec(), None);
+            return (serving.tiers.clone(), None);
+        };
+        let base = |p: u32| match ranked.on {
+            true => ranked
+                .tiers
+                .get((p / RANKS) as usize)
+                .copied()
+                .unwrap_or(p / RANKS),
+            false => p,
         };
         let mut merged: Vec<(u32, u32)> = Vec::new();
-        for &(p, share) in tiers {
-            match merged.iter_mut().find(|(q, _)| *q == p / RANKS) {
+        for &(p, share) in &serving.tiers {
+            match merged.iter_mut().find(|(q, _)| *q == base(p)) {
                 Some((_, s)) => *s += share,
-                None => merged.push((p / RANKS, share)),
+                None => merged.push((base(p), share)),
             }
         }
         let mut shares = vec![0.0; names.len()];
-        for &(p, share) in tiers {
-            if let Some(id) = ranks.iter().position(|&r| r == p % RANKS) {
-                shares[id] += f64::from(share) / 1e6;
+        for &(p, share) in &serving.tiers {
+            let here: Vec<(usize, u32)> = serving
+                .endpoints
+                .iter()
+                .copied()
+                .filter(|&(i, _)| hosts[i].priority == p)
+                .collect();
+            let weight: f64 = here.iter().map(|&(_, w)| f64::from(w)).sum();
+            for (i, w) in here {
+                shares[ids[i] as usize] += f64::from(share) / 1e6 * f64::from(w) / weight;
             }
         }
+        let rank_of = |id: usize| ranked.ranks.get(id).copied().unwrap_or(0);
         let mut list: Vec<RegionShare> = names
             .iter()
-            .zip(ranks)
+            .enumerate()
             .zip(&shares)
-            .map(|((name, &rank), &share)| RegionShare {
+            .map(|((id, name), &share)| RegionShare {
                 region: name.clone(),
                 latency_ms: regions.estimates.get(name).map(|s| s * 1e3),
-                rank,
+                rank: rank_of(id),
                 share,
             })
             .collect();
@@ -240,12 +277,14 @@ where
                 }
             }
         }
+        // Ranked before the new estimates, so that a region measured for
+        // the first time (or a new order of the others) is published.
+        let before = regions.ranks(&names, &reachable);
         for (name, values) in names.iter().zip(&mut samples) {
             if let Some(m) = median(values) {
                 regions.estimates.insert(name.clone(), m);
             }
         }
-        let before = regions.ranks(&names, &reachable);
         let estimates: Vec<Option<f64>> = names
             .iter()
             .map(|n| regions.estimates.get(n).copied())

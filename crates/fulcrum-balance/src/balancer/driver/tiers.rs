@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::publish::build_picker;
+use super::publish::{build_picker, BLOCKING_BUILD, BLOCKING_SET};
 use super::{Driver, Maker};
 use crate::balancer::snapshot::{NoPicker, TierPick};
 use crate::pick::Policy;
@@ -50,6 +50,37 @@ where
     S: Clone + Send + Sync + 'static,
     M: Maker<S>,
 {
+    /// [`tier_pickers`] for `ranges` of the snapshot's endpoints, built on
+    /// the blocking pool when large (`global`: the set's endpoints) or
+    /// when the last build was slow; the time taken becomes the last
+    /// build's, which spaces the next publish.
+    pub(super) async fn range_pickers(
+        &mut self,
+        slots: &Arc<[Arc<Slot>]>,
+        weights: &Arc<[u32]>,
+        ranges: &[(Range<usize>, u32)],
+        global: usize,
+    ) -> Box<[TierPick]> {
+        let started = std::time::Instant::now();
+        let off_runtime = self.last_build > BLOCKING_BUILD || global >= BLOCKING_SET;
+        let built = if off_runtime {
+            let (policy, slots, weights, ranges) = (
+                self.policy.clone(),
+                slots.clone(),
+                weights.clone(),
+                ranges.to_vec(),
+            );
+            tokio::task::spawn_blocking(move || tier_pickers(&*policy, &slots, &weights, &ranges))
+                .await
+                .ok()
+        } else {
+            None
+        };
+        let pickers = built.unwrap_or_else(|| tier_pickers(&*self.policy, slots, weights, ranges));
+        self.last_build = started.elapsed();
+        pickers
+    }
+
     /// Counts and logs a change of the serving tiers.
     pub(super) fn note_tiers(&mut self, tiers: &[(u32, u32)]) {
         let priorities: Vec<u32> = tiers.iter().map(|&(p, _)| p).collect();

@@ -4,7 +4,7 @@
 
 use super::hosts::{Host, Serving};
 use super::{Driver, Maker};
-use crate::stats::ZoneShare;
+use crate::stats::{ZoneShare, ZoneStats};
 use crate::zone::{shares, ZoneCapacity};
 
 /// A member with no zone.
@@ -43,6 +43,7 @@ pub(super) fn groups(
     serving: &Serving,
     hosts: &[Host],
     zones: &[u32],
+    parts: &[Option<(u32, u32)>],
     within: Option<&[usize]>,
     routing: Option<ZoneRouting>,
 ) -> Groups {
@@ -68,6 +69,23 @@ pub(super) fn groups(
             .copied()
             .filter(|&(i, _)| hosts[i].priority == priority)
             .collect();
+        // A traffic split (`weighted(...)`) comes first: its shares are
+        // the user's explicit rule, zones do not split its parts.
+        if let Some(split) = super::parts::split_by_part(&serving_here, parts, tier_share) {
+            for (members, share) in split {
+                let group = out.shares.len() as u32;
+                out.endpoints
+                    .extend(members.iter().map(|&(i, w)| (i, w, group)));
+                out.shares.push((group, share));
+                if routing.is_some() {
+                    let weight: f64 = members.iter().map(|&(_, w)| f64::from(w)).sum();
+                    for &(i, w) in &members {
+                        add(zones[i], f64::from(share) / 1e6 * f64::from(w) / weight);
+                    }
+                }
+            }
+            continue;
+        }
         // With nothing healthy in the client's zone (or no such zone), the
         // tier serves whole: the policy balances across every zone, as it
         // would without zone-aware routing.
@@ -132,7 +150,7 @@ pub(super) fn groups(
 
 /// Stats of the split: the local zone's share of requests, and each
 /// zone's, named.
-pub(super) fn zone_shares(split: &[(u32, f64)], names: &[String]) -> Vec<ZoneShare> {
+fn zone_shares(split: &[(u32, f64)], names: &[String]) -> Vec<ZoneShare> {
     split
         .iter()
         .map(|&(z, share)| ZoneShare {
@@ -147,6 +165,28 @@ where
     S: Clone + Send + Sync + 'static,
     M: Maker<S>,
 {
+    /// The stats of a split of the set: where its requests go by zone.
+    pub(super) fn zone_stats(&self, groups: &Groups, names: &[String]) -> Option<ZoneStats> {
+        let z = self.zone_aware.as_ref()?;
+        let shares = zone_shares(&groups.zones, names);
+        let local_share = shares
+            .iter()
+            .filter(|s| s.zone.as_deref() == Some(z.zone()))
+            .map(|s| s.share)
+            .sum::<f64>();
+        Some(ZoneStats {
+            zone: z.zone().to_owned(),
+            local_share,
+            spill: if shares.is_empty() {
+                0.0
+            } else {
+                1.0 - local_share
+            },
+            split: groups.split,
+            shares,
+        })
+    }
+
     /// Each member's zone id, and the zones' names (ids index them); both
     /// empty when zone-aware routing is off.
     pub(super) fn zone_ids(&self) -> (Vec<u32>, Vec<String>) {
@@ -217,7 +257,7 @@ mod tests {
         let hosts = vec![host(0, true); 9];
         let zones = [0, 0, 0, 1, 1, 1, 2, 2, 2];
         let s = serving(&hosts, &Thresholds::default());
-        let g = groups(&s, &hosts, &zones, None, routing(1));
+        let g = groups(&s, &hosts, &zones, &[], None, routing(1));
         assert_eq!(split(&g), vec![(vec![3, 4, 5], 1_000_000)]);
         assert_eq!(g.zones, vec![(1, 1.0)]);
         assert!(g.split);
@@ -227,7 +267,7 @@ mod tests {
         let mut hosts = hosts;
         hosts[3].healthy = false;
         let s = serving(&hosts, &Thresholds::default());
-        let g = groups(&s, &hosts, &zones, None, routing(1));
+        let g = groups(&s, &hosts, &zones, &[], None, routing(1));
         let parts = split(&g);
         assert_eq!(parts[0], (vec![4, 5], 750_000));
         assert_eq!(parts[1], (vec![0, 1, 2], 125_000));
@@ -239,11 +279,11 @@ mod tests {
         let hosts = vec![host(0, true); 4];
         let zones = [0, 0, 1, 1];
         let s = serving(&hosts, &Thresholds::default());
-        let g = groups(&s, &hosts, &zones, None, routing(0));
+        let g = groups(&s, &hosts, &zones, &[], None, routing(0));
         assert_eq!(split(&g), vec![(vec![0, 1, 2, 3], 1_000_000)], "below 6");
         assert!(!g.split);
         assert_eq!(g.zones, vec![(0, 0.5), (1, 0.5)], "by weight");
-        let g = groups(&s, &hosts, &zones, None, None);
+        let g = groups(&s, &hosts, &zones, &[], None, None);
         assert_eq!(split(&g), vec![(vec![0, 1, 2, 3], 1_000_000)]);
 
         // In panic, every available endpoint of the tier serves, unsplit.
@@ -252,7 +292,7 @@ mod tests {
         let zones = [0, 0, 0, 0, 1, 1, 1, 1];
         let s = serving(&hosts, &Thresholds::default());
         assert!(s.panic);
-        let g = groups(&s, &hosts, &zones, None, routing(0));
+        let g = groups(&s, &hosts, &zones, &[], None, routing(0));
         assert_eq!(split(&g).len(), 1);
     }
 
@@ -264,7 +304,7 @@ mod tests {
         }
         let zones = [0, 0, 0, 1, 1, 1, 2, 2, 2];
         let s = serving(&hosts, &Thresholds::default());
-        let g = groups(&s, &hosts, &zones, None, routing(0));
+        let g = groups(&s, &hosts, &zones, &[], None, routing(0));
         assert_eq!(split(&g), vec![((3..9).collect(), 1_000_000)]);
         assert!(!g.split);
         assert_eq!(g.zones, vec![(1, 0.5), (2, 0.5)]);
@@ -281,7 +321,7 @@ mod tests {
         let zones = [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0];
         let s = serving(&hosts, &Thresholds::default());
         assert_eq!(s.tiers.len(), 2);
-        let g = groups(&s, &hosts, &zones, None, routing(0));
+        let g = groups(&s, &hosts, &zones, &[], None, routing(0));
         let parts = split(&g);
         // Tier 0: zone 0 keeps (1/4) / (1/2) = 50 % of the tier's share.
         assert_eq!(parts[0].0, vec![2]);
