@@ -2,7 +2,7 @@
 //! parts' sets combined into one (in `first`, parts become tiers; in
 //! `weighted`, endpoint weights are scaled to the parts' shares).
 
-use fulcrum_core::{Endpoint, EndpointSet};
+use fulcrum_core::EndpointSet;
 use futures_util::StreamExt;
 
 use crate::discovery::{EndpointStream, RefreshHandle};
@@ -228,6 +228,7 @@ pub(crate) fn combine(how: &Combine, sets: &[Option<EndpointSet>]) -> EndpointSe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fulcrum_core::Endpoint;
 
     fn set(addrs: &[(u16, u32, u32)]) -> Option<EndpointSet> {
         Some(EndpointSet::new(addrs.iter().map(
@@ -263,7 +264,8 @@ mod tests {
             &Combine::Weighted(vec![90, 10]),
             &[set(&[(1, 1, 0), (2, 3, 1)]), set(&[(100, 0, 0)])],
         );
-        let marks: Vec<(u16, u32, Option<(u32, u32)>)> = combined
+        type Mark = (u16, u32, Option<(u32, u32)>);
+        let marks: Vec<Mark> = combined
             .iter()
             .map(|e| (e.addr().port(), e.weight(), e.traffic_share()))
             .collect();
