@@ -2,6 +2,10 @@
 //! its share (a `weighted(...)` target) is split into one range per part,
 //! each drawn with its share, whatever the policy and the parts' sizes.
 
+/// One part of a tier: its serving endpoints (`(member, weight)`) and its
+/// share (millionths).
+pub(super) type Part = (Vec<(usize, u32)>, u32);
+
 /// The endpoints of one tier (`(member, weight)`, serving ones) split by
 /// part: each part's endpoints and its share of `tier_share`
 /// (millionths), in part order; `None` when no endpoint has a part.
@@ -13,7 +17,7 @@ pub(super) fn split_by_part(
     serving: &[(usize, u32)],
     parts: &[Option<(u32, u32)>],
     tier_share: u32,
-) -> Option<Vec<(Vec<(usize, u32)>, u32)>> {
+) -> Option<Vec<Part>> {
     if parts.is_empty() {
         return None;
     }
