@@ -330,7 +330,8 @@ async fn a_composite_target_fails_over_when_a_regions_answer_empties() {
     let took = moved.unwrap();
     eprintln!("Europe's answer emptied: all requests in the US after {took:?} (TTL {TTL} s)");
     assert!(
-        took <= Duration::from_secs(TTL) + Duration::from_millis(500),
+        // One TTL, plus the re-resolution's jitter and a noisy machine's slack.
+        took <= Duration::from_secs(TTL + 1),
         "{took:?}"
     );
     let before = (hits(&eu), hits(&us));

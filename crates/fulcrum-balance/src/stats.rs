@@ -80,8 +80,8 @@ pub struct Stats {
 pub struct ZoneStats {
     /// The client's zone.
     pub zone: String,
-    /// The share of requests kept in it, 0–1 (1 when the split is off:
-    /// see `split`).
+    /// The share of requests kept in it, 0–1 (when the split is off, its
+    /// endpoints' part of the serving weight: 0 when none of them serves).
     pub local_share: f64,
     /// The share that spills to other zones, 0–1.
     pub spill: f64,

@@ -5,9 +5,11 @@ pub const ZONE_VAR: &str = "FULCRUM_ZONE";
 /// The environment variable [`Locality::from_env`] reads the region from.
 pub const REGION_VAR: &str = "FULCRUM_REGION";
 
-/// Where this client runs: its zone and region, compared with the
-/// endpoints' own ([`Endpoint::zone`](crate::Endpoint::zone),
-/// [`Endpoint::region`](crate::Endpoint::region)) by zone-aware routing.
+/// Where this client runs: its zone and region. Zone-aware routing
+/// compares the zone with the endpoints' own
+/// ([`Endpoint::zone`](crate::Endpoint::zone)); the region is for the
+/// caller's own use (nearest-region routing chooses among the endpoints'
+/// [regions](crate::Endpoint::region) by measured latency, not by name).
 ///
 /// In Kubernetes a pod can set `FULCRUM_ZONE` from its node's
 /// `topology.kubernetes.io/zone` label (through the downward API, or an

@@ -178,3 +178,27 @@ async fn srv_targets_are_placed_by_their_names_and_addresses_by_ranges() {
     // The first matching rule places each: the name rule gives no region.
     assert_eq!(zones, [(Some("a"), None), (Some("b"), None)]);
 }
+
+#[tokio::test]
+async fn a_composite_whose_parts_all_fail_reports_errors_not_an_empty_set() {
+    let mut silent = DnsServer::start().await;
+    silent.stop().await;
+    let target = format!(
+        "first(dns://{0}/eu.test.internal:80, dns://{0}/us.test.internal:80)",
+        silent.addr
+    );
+    let (mut sets, _refresh) = Discovery::new(&target)
+        .unwrap()
+        .with_config(fast())
+        .stream();
+    for _ in 0..3 {
+        let item = timeout(Duration::from_secs(10), sets.next())
+            .await
+            .expect("an item within 10 s")
+            .expect("the stream goes on");
+        assert!(
+            matches!(item, Err(DiscoveryError::Part { .. })),
+            "only the parts' errors: {item:?}"
+        );
+    }
+}

@@ -167,6 +167,19 @@ mod tests {
     }
 
     #[test]
+    fn few_clients_still_reach_every_endpoint() {
+        // 10 clients, 1000 endpoints, subsets of 20: an endpoint needs a
+        // client, so each client takes about 100.
+        let subsets = assign(10, &hashes(1000), 20);
+        let mut reached = vec![false; 1000];
+        for s in &subsets {
+            assert!((90..=110).contains(&s.len()), "{}", s.len());
+            s.iter().for_each(|m| reached[m.0] = true);
+        }
+        assert!(reached.iter().all(|&r| r));
+    }
+
+    #[test]
     fn the_assignment_is_pinned() {
         // The same on every platform and in every version: the clients'
         // agreement rests on it.

@@ -32,7 +32,12 @@
 //!   so that equal demand from every client loads every endpoint
 //!   equally. The hashing is fulcrum's own, so clients of different
 //!   versions and platforms agree. It costs `O(clients × endpoints)`
-//!   hashing per change of the set (about 3 ms for 1000 × 1000).
+//!   hashing per change of the set (about 3 ms for 1000 × 1000), on the
+//!   blocking pool. Every endpoint keeps at least one client: with fewer
+//!   clients than `endpoints / size`, subsets grow to about
+//!   `endpoints / clients`. The weights are scaled (× 1000): a
+//!   [`Manager`](crate::Manager) weight override replaces one, so give it
+//!   in the same scale (stats show the scaled weights).
 //!
 //! Subsetting applies per tier (SRV priority, backup endpoints): a backup
 //! tier keeps `size` endpoints of its own, so spill-over still works. A
@@ -79,6 +84,9 @@ use std::fmt;
 use fulcrum_core::EndpointSet;
 
 use crate::key::{endpoint_hash, hash_bytes};
+
+/// The most clients deterministic subsetting takes.
+const MAX_CLIENTS: u64 = 1 << 20;
 
 /// How a client chooses its subset of the endpoints (see the
 /// [module docs](self)).
@@ -139,6 +147,12 @@ impl Subsetting {
     /// # drop(s);
     /// ```
     pub fn deterministic(index: u64, clients: u64, size: usize) -> Result<Self, SubsettingError> {
+        if clients > MAX_CLIENTS {
+            return Err(SubsettingError(
+                "more than 2^20 clients: deterministic subsetting hashes every client \
+                 against every endpoint; use rendezvous subsetting at this scale",
+            ));
+        }
         if index >= clients {
             return Err(SubsettingError(
                 "the client's index must be below the number of clients (coordinates \
@@ -240,6 +254,8 @@ mod tests {
             assert!((1..=4).contains(&primaries), "{subsetting:?}");
         }
         assert!(Subsetting::rendezvous("a", 0).is_err());
+        assert!(Subsetting::deterministic(0, 1 << 21, 3).is_err());
+        assert!(Subsetting::deterministic(3, 3, 3).is_err());
         assert!(Subsetting::rendezvous("", 3).is_err());
     }
 

@@ -5,7 +5,7 @@
 //! algorithm, without a control plane.
 //!
 //! **The rule**, per serving tier. Let `expected` be the local zone's
-//! share of the tier's endpoints (by weight, healthy or not: without a
+//! share of the tier's endpoints (counted, healthy or not, as Envoy does: without a
 //! control plane, clients are taken to be spread over zones as the
 //! endpoints are), and `available` its share of the tier's healthy
 //! endpoints:

@@ -1,12 +1,13 @@
 //! The zone-aware split: a pure function of the zones' capacities.
 
-/// One zone's capacity in a tier: the weight of all its endpoints, and of
-/// those that are healthy (serving).
+/// One zone's capacity in a tier: how many endpoints it has, and how many
+/// are healthy (serving). (The balancer counts endpoints, as Envoy does;
+/// any measure works, weights included.)
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ZoneCapacity {
-    /// Every endpoint's weight, healthy or not.
+    /// All its endpoints, healthy or not.
     pub total: f64,
-    /// The healthy endpoints' weight.
+    /// Its healthy endpoints.
     pub healthy: f64,
 }
 

@@ -75,8 +75,10 @@ pub enum Target {
     /// own`), so a part serves when the parts before it cannot.
     First(Vec<Target>),
     /// Parts with shares: part `i` takes `share_i / Σ shares` of the
-    /// requests (its endpoints' weights are scaled to that), while it has
-    /// endpoints.
+    /// requests while it has endpoints that serve, whatever its size and
+    /// the policy (each endpoint is marked with its part's share,
+    /// `Endpoint::with_traffic_share`, and the balancer splits each tier
+    /// by part).
     Weighted(Vec<(u32, Target)>),
 }
 
@@ -186,14 +188,12 @@ impl Target {
         }
     }
 
-    /// The resolver this target names, if any (for a composite, its first
-    /// part's).
+    /// The resolver this target names, if any (none for a composite:
+    /// each part names its own).
     pub fn resolver(&self) -> Option<SocketAddr> {
         match self {
-            Target::Static(_) => None,
             Target::Dns { resolver, .. } | Target::Srv { resolver, .. } => *resolver,
-            Target::First(parts) => parts.iter().find_map(Target::resolver),
-            Target::Weighted(parts) => parts.iter().find_map(|(_, t)| t.resolver()),
+            Target::Static(_) | Target::First(_) | Target::Weighted(_) => None,
         }
     }
 }
