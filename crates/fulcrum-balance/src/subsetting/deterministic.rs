@@ -11,7 +11,7 @@ use crate::key::mix64;
 /// the set changes: removing 1 % of 1000 endpoints (1000 clients, subsets
 /// of 20) moved 1.8 % of each client's subset at 1.05 and 1.5 % at 1.1 in
 /// simulation (the 1 % removed included).
-const SLACK: f64 = 1.1;
+const SLACK: (usize, usize) = (11, 10);
 
 /// Weight balancing: rounds of matrix scaling (Sinkhorn); the spread left
 /// shrinks about tenfold with each.
@@ -47,7 +47,8 @@ pub(crate) fn assign(clients: u64, hashes: &[u64], size: usize) -> Vec<Vec<(usiz
     let n = hashes.len();
     let c = clients as usize;
     let per = clients_per_endpoint(clients, n, size);
-    let cap = ((n * per) as f64 / clients as f64 * SLACK).ceil().max(1.0) as usize;
+    // ⌈n × per / clients × 1.1⌉, in integers (a float rounds 22 up to 23).
+    let cap = (n * per * SLACK.0).div_ceil(c * SLACK.1).max(1);
     let seeds: Vec<u64> = (0..clients).map(|i| mix64(i ^ CLIENT_SEED)).collect();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&k| (mix64(ORDER_SEED ^ hashes[k]), hashes[k]));
