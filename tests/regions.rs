@@ -229,7 +229,17 @@ async fn nearest_region_with(policy: &str) {
     assert!(took < HOLD + Duration::from_secs(2), "{took:?}");
     let before = hits(&regions);
     send(&mut client, 200).await;
-    assert!(share_of(&hits(&regions), &before, 0) >= 0.95);
+    let back = share_of(&hits(&regions), &before, 0);
+    assert!(
+        back >= 0.95,
+        "{policy}: {back} to r0; {:?}; {:?}",
+        lb.stats().regions,
+        lb.stats()
+            .endpoints
+            .iter()
+            .map(|e| (e.addr, e.state, e.ejected))
+            .collect::<Vec<_>>()
+    );
     // The preference never moved: failing over is spill-over by health.
     assert_eq!(lb.stats().regions.unwrap().changes, 0);
 }

@@ -108,8 +108,8 @@ impl<S> Shared<S> {
             tier_changes: snap.tier_changes,
             subsets: snap.subset_stats.to_vec(),
             subset_changes: snap.subset_changes,
-            zones: snap.zone_stats.clone(),
-            regions: snap.region_stats.clone(),
+            zones: snap.zone_stats.as_deref().cloned(),
+            regions: snap.region_stats.as_deref().cloned(),
             ejected: snap
                 .members
                 .iter()

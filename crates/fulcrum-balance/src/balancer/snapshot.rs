@@ -33,24 +33,27 @@ pub(crate) struct Snapshot<S> {
     /// When several tiers serve (one spills over to the next): each one's
     /// range of `ready`, share and picker; `picker` is then unused.
     pub(crate) tiers: Option<Box<[TierPick]>>,
+    // The fields a request reads come first (rustc keeps the declared
+    // order among fields of one alignment): the cold ones after them stay
+    // off the request's cache lines.
+    /// Where each subset's requests go now (see `subset::resolve`).
+    pub(crate) routes: Box<[RouteTo]>,
+    /// Each subset's endpoints, by the subset's index, when any serves.
+    pub(crate) subsets: Box<[Option<SubsetPick>]>,
+    /// Total requests in flight, when the policy reads it.
+    pub(crate) total: Option<Arc<AtomicU64>>,
     /// The serving tiers' priorities and shares in millionths (for stats).
     pub(crate) tier_shares: Box<[(u32, u32)]>,
     /// How many times the set of serving tiers changed.
     pub(crate) tier_changes: u64,
-    /// Each subset's endpoints, by the subset's index, when any serves.
-    pub(crate) subsets: Box<[Option<SubsetPick>]>,
-    /// Where each subset's requests go now (see `subset::resolve`).
-    pub(crate) routes: Box<[RouteTo]>,
     /// The subsets as stats show them.
     pub(crate) subset_stats: Arc<[SubsetStats]>,
     /// How many times some subset's requests changed destination.
     pub(crate) subset_changes: u64,
     /// Where zone-aware routing sends requests (for stats).
-    pub(crate) zone_stats: Option<crate::stats::ZoneStats>,
+    pub(crate) zone_stats: Option<Box<crate::stats::ZoneStats>>,
     /// Where nearest-region routing sends requests (for stats).
-    pub(crate) region_stats: Option<crate::stats::RegionStats>,
-    /// Total requests in flight, when the policy reads it.
-    pub(crate) total: Option<Arc<AtomicU64>>,
+    pub(crate) region_stats: Option<Box<crate::stats::RegionStats>>,
     /// Every endpoint in the current set, whatever its state (for stats).
     pub(crate) members: Box<[Arc<Slot>]>,
     /// Removed endpoints still finishing requests (for stats).

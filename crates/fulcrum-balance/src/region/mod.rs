@@ -10,7 +10,9 @@
 //! median of its endpoints' estimates that had a response in that interval;
 //! with none, the region keeps its last estimate (failures do not count:
 //! a region that is down keeps the estimate it had while it answered, so
-//! that it is preferred again as soon as it is healthy). A small share of
+//! that it is preferred again as soon as it is healthy; an endpoint that
+//! comes back, by its probe or at the end of an ejection, starts its own
+//! estimate over, so that its outage's penalty does not count as latency). A small share of
 //! requests ([`explore`](NearestRegion::explore), 0.2 % by default) goes to
 //! the other regions so that their estimates stay current. A region never
 //! measured serves with the preferred one until it is; the first choice

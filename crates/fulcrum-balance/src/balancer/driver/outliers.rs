@@ -144,6 +144,8 @@ where
         m.ejection.readmit();
         m.slot.ejection_reason.store(0, Ordering::Relaxed);
         m.slot.forget_failures();
+        // Its latency samples, too, describe what got it ejected.
+        m.slot.ewma.reset();
         // The publish that follows sets its state: active if it serves, or
         // held out for another reason (its probe, its manager).
         tracing::info!(endpoint = %m.slot.endpoint, "ejected endpoint re-admitted");

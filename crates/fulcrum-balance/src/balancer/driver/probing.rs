@@ -104,6 +104,12 @@ where
         if let Some(healthy) = verdict {
             m.slot.set_probe_verdict(healthy);
             if healthy {
+                // Its samples while it was down (failures, their penalty
+                // blended into the first answers) describe an outage, not
+                // its latency: it starts over like a new endpoint.
+                if !awaited {
+                    m.slot.ewma.reset();
+                }
                 tracing::info!(endpoint = %m.slot.endpoint, "endpoint passed its probe: back in service");
             } else {
                 let error = result.as_ref().err().map(ToString::to_string);
