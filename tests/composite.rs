@@ -11,8 +11,8 @@ use std::time::Duration;
 use fulcrum::classify::ClassifyHttp;
 use fulcrum::retry::{Retry, RetryIdempotent, RetryLayer};
 use fulcrum::Balancer;
-use support::{body_text, get, http_maker, Backend, Behaviour};
-use tower::{Layer, Service, ServiceExt};
+use support::{hits_of, http_maker, send_ok, Backend, Behaviour};
+use tower::Layer;
 
 type Lb = Balancer<support::EndpointClient, fulcrum::key::NoKey, ClassifyHttp>;
 
@@ -31,10 +31,6 @@ fn list(backends: &[Backend]) -> String {
     format!("({})", addrs.join(","))
 }
 
-fn hits(backends: &[Backend]) -> u64 {
-    backends.iter().map(Backend::hits).sum()
-}
-
 async fn build(target: &str, policy: &str) -> Lb {
     let lb = Balancer::builder()
         .policy_name(policy)
@@ -47,21 +43,6 @@ async fn build(target: &str, policy: &str) -> Lb {
     lb
 }
 
-async fn send<S>(client: &mut S, n: usize)
-where
-    S: Service<
-        hyper::Request<http_body_util::Empty<bytes::Bytes>>,
-        Response = hyper::Response<fulcrum::classify::TrackedBody<hyper::body::Incoming>>,
-    >,
-    S::Error: std::fmt::Debug,
-{
-    for _ in 0..n {
-        let response = client.ready().await.unwrap().call(get("/")).await.unwrap();
-        assert!(response.status().is_success());
-        body_text(response).await;
-    }
-}
-
 /// Four servers at 10 % and one at 90 %: the shares hold whatever the
 /// group sizes, for a weighted policy and a load-aware one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,9 +51,9 @@ async fn weighted_parts_take_their_share_of_requests() {
     let target = format!("weighted(10={}, 90={})", list(&many), list(&one));
     for (policy, tolerance) in [("ewma", 0.05), ("round-robin", 0.05), ("random", 0.05)] {
         let mut lb = build(&target, policy).await;
-        let before = (hits(&many), hits(&one));
-        send(&mut lb, 1000).await;
-        let (a, b) = (hits(&many) - before.0, hits(&one) - before.1);
+        let before = (hits_of(&many), hits_of(&one));
+        send_ok(&mut lb, 1000).await;
+        let (a, b) = (hits_of(&many) - before.0, hits_of(&one) - before.1);
         let share = a as f64 / (a + b) as f64;
         eprintln!(
             "{policy}: {:.1} % to the four, {:.1} % to the one",
@@ -91,16 +72,16 @@ async fn first_fails_over_to_the_next_part_when_the_first_dies() {
     let target = format!("first({}, {})", list(&primary), list(&secondary));
     let lb = build(&target, "round-robin").await;
     let mut client: Retry<Lb, RetryIdempotent> = RetryLayer::new(RetryIdempotent).layer(lb.clone());
-    send(&mut client, 100).await;
-    assert_eq!((hits(&primary), hits(&secondary)), (100, 0));
+    send_ok(&mut client, 100).await;
+    assert_eq!((hits_of(&primary), hits_of(&secondary)), (100, 0));
     for b in &primary {
         b.kill();
     }
     // `send` asserts that every request succeeds.
-    send(&mut client, 300).await;
-    let before = hits(&secondary);
-    send(&mut client, 100).await;
-    assert_eq!(hits(&secondary), before + 100, "all on the second part");
+    send_ok(&mut client, 300).await;
+    let before = hits_of(&secondary);
+    send_ok(&mut client, 100).await;
+    assert_eq!(hits_of(&secondary), before + 100, "all on the second part");
     assert_eq!(
         lb.stats().tiers[0].priority,
         1 << 16,

@@ -20,9 +20,9 @@ use fulcrum::classify::ClassifyHttp;
 use fulcrum::discovery::{Discovery, DiscoveryConfig};
 use fulcrum::retry::{Retry, RetryIdempotent, RetryLayer};
 use fulcrum::Balancer;
-use support::{body_text, get, http_maker, Backend, Behaviour};
+use support::{hits_of, http_maker, send_ok, Backend, Behaviour};
 use tokio::time::Instant;
-use tower::{Layer, Service, ServiceExt};
+use tower::Layer;
 
 type Lb = Balancer<support::EndpointClient, fulcrum::key::NoKey, ClassifyHttp>;
 
@@ -223,25 +223,6 @@ fn balancer(target: &str) -> Lb {
         .build(http_maker())
 }
 
-async fn send<S>(client: &mut S, n: usize)
-where
-    S: Service<
-        hyper::Request<http_body_util::Empty<bytes::Bytes>>,
-        Response = hyper::Response<fulcrum::classify::TrackedBody<hyper::body::Incoming>>,
-    >,
-    S::Error: std::fmt::Debug,
-{
-    for _ in 0..n {
-        let response = client.ready().await.unwrap().call(get("/")).await.unwrap();
-        assert!(response.status().is_success());
-        body_text(response).await;
-    }
-}
-
-fn hits(backends: &[Backend]) -> u64 {
-    backends.iter().map(Backend::hits).sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs BIND 9 (apt-get install bind9); .ci/run runs it"]
 async fn clients_in_different_places_get_their_own_regions_backends() {
@@ -271,9 +252,9 @@ async fn clients_in_different_places_get_their_own_regions_backends() {
     };
     assert_eq!(ips(&in_europe), EU.map(IpAddr::from));
     assert_eq!(ips(&in_the_us), US.map(IpAddr::from));
-    send(&mut in_europe, 50).await;
-    send(&mut in_the_us, 30).await;
-    assert_eq!((hits(&eu), hits(&us)), (50, 30));
+    send_ok(&mut in_europe, 50).await;
+    send_ok(&mut in_the_us, 30).await;
+    assert_eq!((hits_of(&eu), hits_of(&us)), (50, 30));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,15 +279,15 @@ async fn a_composite_target_fails_over_when_a_regions_answer_empties() {
     let lb = balancer(&target);
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
     let mut client: Retry<Lb, RetryIdempotent> = RetryLayer::new(RetryIdempotent).layer(lb.clone());
-    send(&mut client, 40).await;
-    assert_eq!((hits(&eu), hits(&us)), (40, 0), "Europe serves alone");
+    send_ok(&mut client, 40).await;
+    assert_eq!((hits_of(&eu), hits_of(&us)), (40, 0), "Europe serves alone");
 
     // Europe's answer empties (the zone reloaded without `api`): requests
     // move to the US within one TTL, and none fails (`send` asserts it).
     bind.set_eu(&[]);
     let emptied = Instant::now();
     let deadline = emptied + Duration::from_secs(10);
-    let mut last_eu = hits(&eu);
+    let mut last_eu = hits_of(&eu);
     let mut moved = None;
     while moved.is_none() {
         assert!(
@@ -314,8 +295,8 @@ async fn a_composite_target_fails_over_when_a_regions_answer_empties() {
             "never failed over: {:?}",
             lb.stats().tiers
         );
-        send(&mut client, 5).await;
-        let now = hits(&eu);
+        send_ok(&mut client, 5).await;
+        let now = hits_of(&eu);
         if now == last_eu
             && lb
                 .stats()
@@ -334,17 +315,17 @@ async fn a_composite_target_fails_over_when_a_regions_answer_empties() {
         took <= Duration::from_secs(TTL + 1),
         "{took:?}"
     );
-    let before = (hits(&eu), hits(&us));
-    send(&mut client, 40).await;
-    assert_eq!((hits(&eu), hits(&us)), (before.0, before.1 + 40));
+    let before = (hits_of(&eu), hits_of(&us));
+    send_ok(&mut client, 40).await;
+    assert_eq!((hits_of(&eu), hits_of(&us)), (before.0, before.1 + 40));
 
     // Europe's answer returns: so do the requests.
     bind.set_eu(&EU);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let before = hits(&eu);
-        send(&mut client, 10).await;
-        if hits(&eu) == before + 10 {
+        let before = hits_of(&eu);
+        send_ok(&mut client, 10).await;
+        if hits_of(&eu) == before + 10 {
             break;
         }
         assert!(Instant::now() < deadline, "Europe never came back");

@@ -14,9 +14,9 @@ use fulcrum::classify::ClassifyHttp;
 use fulcrum::retry::{Retry, RetryIdempotent, RetryLayer};
 use fulcrum::zone::ZoneAware;
 use fulcrum::Balancer;
-use support::{body_text, get, http_maker, prompt_health_checks, Backend, Behaviour};
+use support::{http_maker, prompt_health_checks, send_ok, Backend, Behaviour};
 use tokio::time::Instant;
-use tower::{Layer, Service, ServiceExt};
+use tower::Layer;
 
 type Lb = Balancer<support::EndpointClient, fulcrum::key::NoKey, ClassifyHttp>;
 
@@ -84,22 +84,6 @@ async fn build(zones: &Zones, policy: &str) -> Lb {
     lb
 }
 
-/// Sends `n` requests one after another; each must succeed.
-async fn send<S>(client: &mut S, n: usize)
-where
-    S: Service<
-        hyper::Request<http_body_util::Empty<bytes::Bytes>>,
-        Response = hyper::Response<fulcrum::classify::TrackedBody<hyper::body::Incoming>>,
-    >,
-    S::Error: std::fmt::Debug,
-{
-    for _ in 0..n {
-        let response = client.ready().await.unwrap().call(get("/")).await.unwrap();
-        assert!(response.status().is_success());
-        body_text(response).await;
-    }
-}
-
 /// Each zone's share of the hits since `before`.
 fn shares(now: [u64; 3], before: [u64; 3]) -> [f64; 3] {
     let d: Vec<f64> = (0..3).map(|z| (now[z] - before[z]) as f64).collect();
@@ -127,7 +111,7 @@ async fn requests_stay_in_the_clients_zone_while_it_is_healthy() {
     for policy in ["ewma", "round-robin", "least-conn", "maglev"] {
         let mut lb = build(&zones, policy).await;
         let before = zones.hits();
-        send(&mut lb, 400).await;
+        send_ok(&mut lb, 400).await;
         let s = shares(zones.hits(), before);
         assert_eq!(s[0], 1.0, "{policy}: {s:?}");
         let stats = lb.stats().zones.unwrap();
@@ -156,7 +140,7 @@ async fn half_of_the_zone_down_spills_the_documented_share() {
     let stats = lb.stats().zones.unwrap();
     assert!((stats.spill - 0.4).abs() < 1e-3, "{stats:?}");
     let before = zones.hits();
-    send(&mut lb, 2000).await;
+    send_ok(&mut lb, 2000).await;
     let s = shares(zones.hits(), before);
     eprintln!(
         "half of zone a down: a {:.3}, b {:.3}, c {:.3}",
@@ -173,7 +157,7 @@ async fn half_of_the_zone_down_spills_the_documented_share() {
     }
     keeping(&lb, 1.0).await;
     let before = zones.hits();
-    send(&mut lb, 200).await;
+    send_ok(&mut lb, 200).await;
     assert_eq!(shares(zones.hits(), before)[0], 1.0);
 }
 
@@ -188,7 +172,7 @@ async fn with_the_zone_gone_no_request_fails() {
         .map(|_| {
             let mut client = client.clone();
             // `send` asserts every request succeeds.
-            tokio::spawn(async move { send(&mut client, 300).await })
+            tokio::spawn(async move { send_ok(&mut client, 300).await })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -221,7 +205,7 @@ async fn a_client_zone_with_no_endpoint_spreads_over_every_zone() {
         .build(http_maker());
     lb.ready_all(Duration::from_secs(5)).await.unwrap();
     let before = zones.hits();
-    send(&mut lb, 600).await;
+    send_ok(&mut lb, 600).await;
     let s = shares(zones.hits(), before);
     assert!(s.iter().all(|&z| (z - 1.0 / 3.0).abs() < 0.05), "{s:?}");
     let stats = lb.stats().zones.unwrap();

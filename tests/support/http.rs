@@ -324,6 +324,29 @@ where
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Sends `n` GET requests one after another through `client` (a balancer,
+/// or a layer over one), asserting that each succeeds and reading its body.
+pub async fn send_ok<S>(client: &mut S, n: usize)
+where
+    S: tower::Service<
+        Request<Empty<Bytes>>,
+        Response = Response<fulcrum::classify::TrackedBody<Incoming>>,
+    >,
+    S::Error: std::fmt::Debug,
+{
+    use tower::ServiceExt;
+    for _ in 0..n {
+        let response = client.ready().await.unwrap().call(get("/")).await.unwrap();
+        assert!(response.status().is_success());
+        body_text(response).await;
+    }
+}
+
+/// Requests that reached `backends`.
+pub fn hits_of(backends: &[Backend]) -> u64 {
+    backends.iter().map(Backend::hits).sum()
+}
+
 pub fn get(path: &str) -> Request<Empty<Bytes>> {
     Request::get(path).body(Empty::new()).unwrap()
 }

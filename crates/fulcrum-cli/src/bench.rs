@@ -11,7 +11,6 @@ use fulcrum_balance::pick::{by_name_with, HashOptions};
 use fulcrum_balance::region::NearestRegion;
 use fulcrum_balance::retry::Hedging;
 use fulcrum_balance::zone::ZoneAware;
-use fulcrum_discovery::{Discovery, DiscoveryConfig, LocalityMap};
 use fulcrum_grpc::GrpcHealthProbe;
 use fulcrum_http::{Client, HttpProbe, Protocol};
 use http::HeaderName;
@@ -208,17 +207,7 @@ fn configure(args: &Args) -> Result<(LoadClient, Load), Failure> {
         }
         _ => None,
     };
-    let locality = match &args.locality_map {
-        Some(rules) => LocalityMap::parse(rules),
-        None => LocalityMap::from_env(),
-    }
-    .map_err(|e| Failure::Usage(e.to_string()))?;
-    let discovery = Discovery::new(&args.target)
-        .map_err(|e| Failure::Usage(e.to_string()))?
-        .with_config(DiscoveryConfig {
-            locality,
-            ..DiscoveryConfig::default()
-        });
+    let discovery = crate::discover::discovery(&args.target, args.locality_map.as_deref())?;
     if args.zone.as_deref().is_some_and(|z| z.trim().is_empty()) {
         return Err(Failure::Usage(
             "--zone needs a zone name, e.g. --zone eu-west-1a".into(),

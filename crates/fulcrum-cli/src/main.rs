@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod demo;
+mod discover;
 mod load;
 mod resolve;
 mod simulate;

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::time::Duration;
 
 use fulcrum_core::EndpointSet;
-use fulcrum_discovery::{Discovery, DiscoveryConfig, LocalityMap};
 use futures_util::StreamExt;
 use serde::Serialize;
 
@@ -141,17 +140,7 @@ fn print_table(out: &mut impl Write, target: &str, set: &EndpointSet) -> std::io
 }
 
 pub(crate) async fn run(args: Args) -> Result<(), Failure> {
-    let locality = match &args.locality_map {
-        Some(rules) => LocalityMap::parse(rules),
-        None => LocalityMap::from_env(),
-    }
-    .map_err(|e| Failure::Usage(e.to_string()))?;
-    let discovery = Discovery::new(&args.target)
-        .map_err(|e| Failure::Usage(e.to_string()))?
-        .with_config(DiscoveryConfig {
-            locality,
-            ..DiscoveryConfig::default()
-        });
+    let discovery = crate::discover::discovery(&args.target, args.locality_map.as_deref())?;
     let Some(seconds) = args.watch else {
         let set = discovery
             .resolve()

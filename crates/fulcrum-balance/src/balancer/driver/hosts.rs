@@ -202,6 +202,19 @@ fn tier_endpoints(
         .collect()
 }
 
+/// An available endpoint of weight 1 at `priority`, for tests.
+#[cfg(test)]
+pub(super) fn test_host(priority: u32, healthy: bool) -> Host {
+    Host {
+        priority,
+        weight: 1,
+        available: true,
+        healthy,
+        disabled: false,
+        awaits_probe: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -335,17 +335,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn host(priority: u32, healthy: bool) -> Host {
-        Host {
-            priority,
-            weight: 1,
-            available: true,
-            healthy,
-            disabled: false,
-            awaits_probe: false,
-        }
-    }
+    use crate::balancer::driver::hosts::test_host as host;
 
     #[test]
     fn other_regions_are_explored_with_a_small_share() {

@@ -215,18 +215,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::balancer::driver::hosts::test_host as host;
     use crate::balancer::driver::hosts::{serving, Thresholds};
-
-    fn host(priority: u32, healthy: bool) -> Host {
-        Host {
-            priority,
-            weight: 1,
-            available: true,
-            healthy,
-            disabled: false,
-            awaits_probe: false,
-        }
-    }
 
     fn routing(local: u32) -> Option<ZoneRouting> {
         Some(ZoneRouting {
