@@ -205,6 +205,14 @@ async fn backends(ips: &[[u8; 4]]) -> (u16, Vec<Backend>) {
     panic!("no port free on {ips:?}");
 }
 
+/// Europe's and the US's backends, all on one port: the port, Europe's,
+/// the US's.
+async fn regions() -> (u16, Vec<Backend>, Vec<Backend>) {
+    let (port, mut eu) = backends(&[EU[0], EU[1], US[0], US[1]]).await;
+    let us = eu.split_off(EU.len());
+    (port, eu, us)
+}
+
 const OK: Behaviour = Behaviour::Delay(Duration::from_millis(1));
 
 fn prompt() -> DiscoveryConfig {
@@ -227,19 +235,7 @@ fn balancer(target: &str) -> Lb {
 #[ignore = "needs BIND 9 (apt-get install bind9); .ci/run runs it"]
 async fn clients_in_different_places_get_their_own_regions_backends() {
     let bind = Bind::start().await;
-    let (port, eu) = backends(&EU).await;
-    let us = {
-        // The same port on the US addresses (the name carries no port).
-        let mut us = Vec::new();
-        for ip in US {
-            us.push(
-                Backend::start_on(SocketAddr::from((ip, port)), OK)
-                    .await
-                    .expect("the port free on the US addresses"),
-            );
-        }
-        us
-    };
+    let (port, eu, us) = regions().await;
     let target = |view| format!("dns://{}/api.geo.test:{port}", bind.resolver(view));
     let mut in_europe = balancer(&target(EU_DNS));
     let mut in_the_us = balancer(&target(US_DNS));
@@ -261,15 +257,7 @@ async fn clients_in_different_places_get_their_own_regions_backends() {
 #[ignore = "needs BIND 9 (apt-get install bind9); .ci/run runs it"]
 async fn a_composite_target_fails_over_when_a_regions_answer_empties() {
     let mut bind = Bind::start().await;
-    let (port, eu) = backends(&EU).await;
-    let mut us = Vec::new();
-    for ip in US {
-        us.push(
-            Backend::start_on(SocketAddr::from((ip, port)), OK)
-                .await
-                .expect("the port free on the US addresses"),
-        );
-    }
+    let (port, eu, us) = regions().await;
     // Europe first, the US when Europe has nothing: one name, two views.
     let target = format!(
         "first(dns://{}/api.geo.test:{port};region=eu, dns://{}/api.geo.test:{port};region=us)",

@@ -146,22 +146,11 @@ where
         if self.regions.is_none() {
             return (Vec::new(), Vec::new());
         }
-        let mut names: Vec<Region> = Vec::new();
-        let ids = self
-            .members
-            .iter()
-            .map(|m| {
-                let region = m.slot.endpoint.region().map(str::to_owned);
-                match names.iter().position(|n| *n == region) {
-                    Some(i) => i as u32,
-                    None => {
-                        names.push(region);
-                        names.len() as u32 - 1
-                    }
-                }
-            })
-            .collect();
-        (ids, names)
+        super::zones::intern(
+            self.members
+                .iter()
+                .map(|m| m.slot.endpoint.region().map(str::to_owned)),
+        )
     }
 
     /// Moves every host to its region's sub-tier: its tier's place among

@@ -246,6 +246,7 @@ fn describe(rules: &[SubsetRule], j: usize, to: RouteTo) -> SubsetRoute {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::balancer::driver::hosts::test_host as host;
     use crate::pick::TestEndpoints;
     use std::ops::Range;
 
@@ -268,17 +269,6 @@ mod tests {
     ) -> Box<[Option<SubsetPick>]> {
         let chosen: Vec<Option<Tiered>> = chosen.iter().cloned().map(Some).collect();
         subset_picks(&crate::pick::RoundRobin, &chosen, &e.slots, previous)
-    }
-
-    fn host(priority: u32, healthy: bool) -> Host {
-        Host {
-            priority,
-            weight: 1,
-            available: true,
-            healthy,
-            disabled: false,
-            awaits_probe: false,
-        }
     }
 
     /// Three primaries (0..3) and a replica (3) in tier 0, a backup

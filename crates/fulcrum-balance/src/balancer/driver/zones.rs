@@ -7,6 +7,22 @@ use super::{Driver, Maker};
 use crate::stats::{ZoneShare, ZoneStats};
 use crate::zone::{shares, ZoneCapacity};
 
+/// Each item's id (its first occurrence's place among the distinct ones),
+/// and the distinct items: for zone and region names, few and repeated.
+pub(super) fn intern<T: PartialEq>(items: impl Iterator<Item = T>) -> (Vec<u32>, Vec<T>) {
+    let mut distinct: Vec<T> = Vec::new();
+    let ids = items
+        .map(|item| match distinct.iter().position(|d| *d == item) {
+            Some(i) => i as u32,
+            None => {
+                distinct.push(item);
+                distinct.len() as u32 - 1
+            }
+        })
+        .collect();
+    (ids, distinct)
+}
+
 /// A member with no zone.
 pub(super) const NO_ZONE: u32 = u32::MAX;
 
@@ -193,22 +209,20 @@ where
         if self.zone_aware.is_none() {
             return (Vec::new(), Vec::new());
         }
-        let mut names: Vec<String> = Vec::new();
-        let ids = self
-            .members
-            .iter()
-            .map(|m| match m.slot.endpoint.zone() {
-                None => NO_ZONE,
-                Some(zone) => match names.iter().position(|n| n == zone) {
-                    Some(i) => i as u32,
-                    None => {
-                        names.push(zone.to_owned());
-                        names.len() as u32 - 1
-                    }
-                },
-            })
+        let (ids, names) = intern(self.members.iter().map(|m| m.slot.endpoint.zone()));
+        // Endpoints with no zone are in none (never the client's).
+        let none = names.iter().position(Option::is_none).map(|i| i as u32);
+        let ids = ids
+            .into_iter()
+            .map(|id| if Some(id) == none { NO_ZONE } else { id })
             .collect();
-        (ids, names)
+        (
+            ids,
+            names
+                .into_iter()
+                .map(|n| n.unwrap_or_default().to_owned())
+                .collect(),
+        )
     }
 }
 
