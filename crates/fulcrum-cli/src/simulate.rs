@@ -16,7 +16,7 @@ pub(crate) enum Args {
     /// rendezvous, deterministic): the connections against a full mesh,
     /// clients per endpoint and requests per endpoint under equal client
     /// demand (max / mean), and how much of each client's subset changes
-    /// when P % of the endpoints are removed (--remove, 1 by default).
+    /// when P % of the endpoints are removed (--churn, 1 by default).
     Subsetting(SubsettingArgs),
 }
 
@@ -34,7 +34,7 @@ pub(crate) struct SubsettingArgs {
     /// Percentage of the endpoints removed (a scale-in, a zone lost), for
     /// the churn; 0 skips it.
     #[arg(long, value_name = "P", default_value_t = 1.0)]
-    remove: f64,
+    churn: f64,
     /// Only this method (all of them by default).
     #[arg(long, value_enum)]
     method: Option<MethodArg>,
@@ -120,7 +120,7 @@ pub(crate) fn run(args: Args) -> Result<(), Failure> {
             clients: args.clients,
             endpoints: args.endpoints,
             subset: args.subset,
-            remove_percent: args.remove,
+            remove_percent: args.churn,
             seed: args.seed,
         })
         .map_err(|e| Failure::Usage(e.to_string()))?;
@@ -148,7 +148,7 @@ fn print(args: &SubsettingArgs, rows: &[Row]) -> std::io::Result<()> {
         args.endpoints,
         args.subset,
         rows.first().map_or(0, |r| r.removed),
-        args.remove
+        args.churn
     )?;
     writeln!(
         out,

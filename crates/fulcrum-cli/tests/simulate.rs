@@ -24,6 +24,8 @@ async fn every_method_side_by_side() {
         "1000",
         "--subset",
         "20",
+        "--churn",
+        "1",
         "--json",
     ];
     let out = fulcrum_within(LIMIT, &args).await;
@@ -55,7 +57,7 @@ async fn every_method_side_by_side() {
     assert_eq!(row("none")["connections"], 1_000_000);
 
     // The table a user reads: one line per method, after a header.
-    let out = fulcrum_within(LIMIT, &args[..8]).await;
+    let out = fulcrum_within(LIMIT, &args[..10]).await;
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
         table.starts_with("subsetting: 1000 clients, 1000 endpoints"),
