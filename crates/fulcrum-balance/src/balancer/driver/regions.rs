@@ -216,9 +216,8 @@ where
                 .copied()
                 .filter(|&(i, _)| hosts[i].priority == p)
                 .collect();
-            let weight: f64 = here.iter().map(|&(_, w)| f64::from(w)).sum();
-            for (i, w) in here {
-                shares[ids[i] as usize] += f64::from(share) / 1e6 * f64::from(w) / weight;
+            for (i, part) in super::zones::by_weight(&here, share) {
+                shares[ids[i] as usize] += part;
             }
         }
         let rank_of = |id: usize| ranked.ranks.get(id).copied().unwrap_or(0);

@@ -23,6 +23,18 @@ pub(super) fn intern<T: PartialEq>(items: impl Iterator<Item = T>) -> (Vec<u32>,
     (ids, distinct)
 }
 
+/// Each endpoint's part (0–1) of a range drawn with `share` (millionths),
+/// by its weight among `endpoints` (`(member, weight)`): for stats.
+pub(super) fn by_weight(
+    endpoints: &[(usize, u32)],
+    share: u32,
+) -> impl Iterator<Item = (usize, f64)> + '_ {
+    let weight: f64 = endpoints.iter().map(|&(_, w)| f64::from(w)).sum();
+    endpoints
+        .iter()
+        .map(move |&(i, w)| (i, f64::from(share) / 1e6 * f64::from(w) / weight))
+}
+
 /// A member with no zone.
 pub(super) const NO_ZONE: u32 = u32::MAX;
 
@@ -94,9 +106,8 @@ pub(super) fn groups(
                     .extend(members.iter().map(|&(i, w)| (i, w, group)));
                 out.shares.push((group, share));
                 if routing.is_some() {
-                    let weight: f64 = members.iter().map(|&(_, w)| f64::from(w)).sum();
-                    for &(i, w) in &members {
-                        add(zones[i], f64::from(share) / 1e6 * f64::from(w) / weight);
+                    for (i, part) in by_weight(&members, share) {
+                        add(zones[i], part);
                     }
                 }
             }
@@ -117,12 +128,8 @@ pub(super) fn groups(
                 .extend(serving_here.iter().map(|&(i, w)| (i, w, group)));
             out.shares.push((group, tier_share));
             if routing.is_some() {
-                let weight: f64 = serving_here.iter().map(|&(_, w)| f64::from(w)).sum();
-                for &(i, w) in &serving_here {
-                    add(
-                        zones[i],
-                        f64::from(tier_share) / 1e6 * f64::from(w) / weight,
-                    );
+                for (i, part) in by_weight(&serving_here, tier_share) {
+                    add(zones[i], part);
                 }
             }
             continue;
