@@ -259,6 +259,12 @@ where
         let mut reachable = vec![false; names.len()];
         for (m, &id) in self.members.iter().zip(&ids) {
             reachable[id as usize] |= m.slot.is_active();
+            // Only endpoints in service say how far their region is: a
+            // dying one's last answers (requests abandoned as it died
+            // count as lower bounds) describe the outage.
+            if !m.slot.is_active() {
+                continue;
+            }
             if let Some((estimate, age)) = m.slot.ewma.last_latency(clock) {
                 if age <= fresh {
                     samples[id as usize].push(estimate / 1e9);
