@@ -69,6 +69,6 @@ pub mod discovery {
 pub use fulcrum_balance::{
     balancer, channel, classify, health, key, make_fn, pick, region, retry, stats, subset,
     subsetting, updates, zone, Backoff, BalanceLayer, Balancer, Builder, CancelledAs, Classify,
-    Completion, EndpointState, Error, FailureKind, MakeFn, ManageError, Manager, Outcome,
-    ResponseFuture, Stats, Updater, Updates,
+    Completion, EndpointState, Error, ErrorKind, FailureKind, MakeFn, ManageError, Manager,
+    Outcome, ResponseFuture, Stats, Updater, Updates,
 };

@@ -7,7 +7,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fulcrum::{Balancer, Endpoint, EndpointSet, EndpointState, Error};
+use fulcrum::{Balancer, Endpoint, EndpointSet, EndpointState, Error, ErrorKind};
 use http_body_util::BodyExt;
 use support::{body_text, get, http_maker, server_errors, Backend, Behaviour};
 use tower::{Service, ServiceExt};
@@ -65,12 +65,12 @@ async fn a_backend_that_resets_connections_gives_typed_errors_and_no_hang() {
         )
         .await
         .expect("no request may hang");
-        match result {
+        match result.map_err(Error::into_kind) {
             Ok(response) => {
                 assert_eq!(body_text(response).await, good.addr.to_string());
                 ok += 1;
             }
-            Err(Error::Service { endpoint, source }) => {
+            Err(ErrorKind::Service { endpoint, source }) => {
                 assert_eq!(endpoint, reset.addr);
                 assert!(!source.to_string().is_empty());
                 failed += 1;

@@ -260,7 +260,10 @@ async fn request_timeouts_fail_as_timeouts_and_retries_go_elsewhere() {
     let mut timeouts = 0;
     for _ in 0..4 {
         if let Err(e) = client.get("/").await {
-            let fulcrum::http::Error::Balancer(fulcrum::Error::Service { source, .. }) = &e else {
+            let fulcrum::http::Error::Balancer(balancer_error) = &e else {
+                panic!("unexpected error: {e}");
+            };
+            let fulcrum::ErrorKind::Service { source, .. } = balancer_error.kind() else {
                 panic!("unexpected error: {e}");
             };
             assert_eq!(

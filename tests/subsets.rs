@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fulcrum::stats::SubsetRoute;
 use fulcrum::subset::{Fallback, Routed, Selector, Subset, Subsets};
-use fulcrum::{Balancer, Error, NoEndpointsReason};
+use fulcrum::{Balancer, Error, ErrorKind, NoEndpointsReason};
 use http_body_util::Empty;
 use hyper::{Method, Request};
 use support::{body_text, http_maker, prompt_health_checks, server_errors, Backend, Behaviour};
@@ -149,8 +149,8 @@ async fn with_no_replica_the_fallback_rule_applies() {
         "failed at once, not after the readiness deadline: {:?}",
         began.elapsed()
     );
-    match &err {
-        Error::NoEndpoints(e) => assert_eq!(e.reason(), NoEndpointsReason::SubsetEmpty),
+    match err.kind() {
+        ErrorKind::NoEndpoints(e) => assert_eq!(e.reason(), NoEndpointsReason::SubsetEmpty),
         other => panic!("expected NoEndpoints(SubsetEmpty), got {other:?}"),
     }
     assert!(err.to_string().contains("subset"), "{err}");
@@ -241,7 +241,7 @@ async fn a_panicking_route_fails_only_its_request() {
     let req = Request::get("/boom").body(Empty::new()).unwrap();
     let err = lb.ready().await.unwrap().call(req).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Panicked { what: "subset route", message } if message.contains("route bug")),
+        matches!(err.kind(), ErrorKind::Panicked { what: "subset route", message } if message.contains("route bug")),
         "{err:?}"
     );
     let response = lb.ready().await.unwrap().call(read()).await.unwrap();
@@ -372,7 +372,7 @@ async fn a_subset_spills_to_its_own_backup_tier() {
     for _ in 0..10 {
         let err = send(&mut lb, read()).await.unwrap_err();
         assert!(
-            matches!(&err, Error::NoEndpoints(e) if e.reason() == NoEndpointsReason::SubsetEmpty),
+            matches!(err.kind(), ErrorKind::NoEndpoints(e) if e.reason() == NoEndpointsReason::SubsetEmpty),
             "{err:?}"
         );
     }

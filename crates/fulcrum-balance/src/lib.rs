@@ -41,8 +41,8 @@ pub mod updates;
 pub mod zone;
 
 pub use balancer::{
-    make_fn, Backoff, BalanceLayer, Balancer, Builder, Error, MakeFn, ManageError, Manager,
-    ResponseFuture,
+    make_fn, Backoff, BalanceLayer, Balancer, Builder, Error, ErrorKind, MakeFn, ManageError,
+    Manager, ResponseFuture,
 };
 pub use classify::{CancelledAs, Classify, Completion, FailureKind, Outcome};
 pub use slot::EndpointState;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{addr, eventually, set, Behaviour, Farm};
-use fulcrum_balance::{channel, Balancer, EndpointState, Error};
+use fulcrum_balance::{channel, Balancer, EndpointState, Error, ErrorKind};
 use fulcrum_core::{Endpoint, EndpointSet, NoEndpointsReason};
 use tower::{Service, ServiceExt};
 
@@ -213,7 +213,7 @@ async fn zero_endpoints_fail_with_no_endpoints_at_the_deadline() {
     let started = tokio::time::Instant::now();
     let err = lb.ready().await.unwrap_err();
     let waited = started.elapsed();
-    let Error::NoEndpoints(e) = &err else {
+    let ErrorKind::NoEndpoints(e) = err.kind() else {
         panic!("{err}")
     };
     assert_eq!(e.reason(), NoEndpointsReason::NeverHadAny);
@@ -263,7 +263,9 @@ async fn static_empty_set_fails_at_once() {
         .await
         .expect("must not wait for the deadline")
         .unwrap_err();
-    let Error::NoEndpoints(e) = err else { panic!() };
+    let ErrorKind::NoEndpoints(e) = err.kind() else {
+        panic!()
+    };
     assert_eq!(e.reason(), NoEndpointsReason::DiscoveryEnded);
 }
 
@@ -279,7 +281,7 @@ async fn zero_deadline_fails_immediately_without_endpoints() {
         .await
         .expect("zero deadline must not wait")
         .unwrap_err();
-    assert!(matches!(err, Error::NoEndpoints(_)));
+    assert!(matches!(err.kind(), ErrorKind::NoEndpoints(_)));
 }
 
 #[tokio::test]
@@ -504,14 +506,14 @@ async fn readiness_failure_of_the_only_endpoint_is_a_typed_error() {
         .build(farm.make());
     wait_ready(&lb, 1).await;
     let err = send(&mut lb).await.unwrap_err();
-    match &err {
-        Error::NotReady { endpoint, .. } => assert_eq!(*endpoint, addr(0)),
+    match err.kind() {
+        ErrorKind::NotReady { endpoint, .. } => assert_eq!(*endpoint, addr(0)),
         other => panic!("{other}"),
     }
     assert!(err.to_string().contains("safe to retry"), "{err}");
     // While it backs off there is nothing to pick: a clear NoEndpoints.
     let err = send(&mut lb).await.unwrap_err();
-    let Error::NoEndpoints(e) = err else {
+    let ErrorKind::NoEndpoints(e) = err.kind() else {
         panic!("{err}")
     };
     assert_eq!(e.reason(), NoEndpointsReason::AllUnavailable);
@@ -530,8 +532,8 @@ async fn call_errors_name_the_endpoint_and_count_as_failures() {
     let (_tx, rx) = channel(set(&[0]));
     let mut lb = balancer(&farm, "p2c", rx);
     let err = send(&mut lb).await.unwrap_err();
-    match &err {
-        Error::Service { endpoint, source } => {
+    match err.kind() {
+        ErrorKind::Service { endpoint, source } => {
             assert_eq!(*endpoint, addr(0));
             assert!(source.to_string().contains("failed"));
         }
@@ -575,7 +577,7 @@ async fn emptying_the_set_with_requests_in_flight() {
         r.await.unwrap().expect("in-flight requests finish");
     }
     let err = send(&mut lb).await.unwrap_err();
-    let Error::NoEndpoints(e) = err else {
+    let ErrorKind::NoEndpoints(e) = err.kind() else {
         panic!("{err}")
     };
     assert_eq!(e.reason(), NoEndpointsReason::SetBecameEmpty);
@@ -728,7 +730,10 @@ async fn every_endpoint_failing_readiness_at_once_comes_back() {
     // One request walks over several endpoints, taking each out of service.
     let err = send(&mut lb).await.unwrap_err();
     assert!(
-        matches!(err, Error::NotReady { .. } | Error::NoEndpoints(_)),
+        matches!(
+            err.kind(),
+            ErrorKind::NotReady { .. } | ErrorKind::NoEndpoints(_)
+        ),
         "{err}"
     );
     not_ready.store(false, Ordering::SeqCst);
@@ -777,7 +782,7 @@ async fn extreme_backoffs_neither_spin_nor_panic_the_driver() {
             .updates(rx)
             .build(BrokenMaker);
         let err = send(&mut lb).await.unwrap_err();
-        let Error::NoEndpoints(e) = err else {
+        let ErrorKind::NoEndpoints(e) = err.kind() else {
             panic!("{err}")
         };
         assert_eq!(e.reason(), NoEndpointsReason::AllUnavailable);
@@ -923,5 +928,5 @@ async fn a_call_with_nothing_to_pick_waits_for_an_endpoint_instead_of_failing() 
         .await
         .expect("bounded by the deadline")
         .unwrap_err();
-    assert!(matches!(err, Error::NoEndpoints(_)), "{err}");
+    assert!(matches!(err.kind(), ErrorKind::NoEndpoints(_)), "{err}");
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulcrum_balance::{make_fn, Balancer, EndpointState, Error};
+use fulcrum_balance::{make_fn, Balancer, EndpointState, Error, ErrorKind};
 use fulcrum_core::{BoxError, Endpoint, Unsent};
 use tower::{service_fn, Service, ServiceExt};
 
@@ -69,8 +69,8 @@ async fn requests_always_given_back_fail_after_their_moves_without_hanging() {
     let result = tokio::time::timeout(Duration::from_secs(5), lb.ready().await.unwrap().call(7))
         .await
         .expect("no hang");
-    match result {
-        Err(Error::NotReady { endpoint, source }) => {
+    match result.map_err(Error::into_kind) {
+        Err(ErrorKind::NotReady { endpoint, source }) => {
             assert_eq!(endpoint, addr(1));
             assert!(source.to_string().contains("connection closed"), "{source}");
         }

@@ -118,8 +118,8 @@ async fn ready_all_waits_for_slow_makes_and_gives_up_with_a_count() {
     let (_tx, rx) = channel(set(&[0, 1, 2]));
     let lb = Balancer::builder().updates(rx).build(make);
     let err = lb.ready_all(Duration::from_millis(50)).await.unwrap_err();
-    match &err {
-        fulcrum_balance::Error::WarmingUp { made, total, .. } => {
+    match err.kind() {
+        fulcrum_balance::ErrorKind::WarmingUp { made, total, .. } => {
             assert_eq!((*made, *total), (2, 3), "{err}")
         }
         other => panic!("{other}"),

@@ -4,22 +4,70 @@ use std::time::Duration;
 
 use fulcrum_core::{BoxError, NoEndpoints};
 
-/// Why a request through a [`Balancer`](crate::Balancer) failed.
+/// Why a request through a [`Balancer`](crate::Balancer) failed: what
+/// happened is its [`kind`](Error::kind).
 ///
 /// `Display` says what happened and what to do; the underlying error, if
 /// any, is the [`source`](std::error::Error::source) (not repeated in the
 /// message, so a printed chain shows each cause once).
 ///
+/// One pointer wide, so that `Result<(), Error>` and the results of the
+/// balancer's futures come back in registers: every request passes them
+/// through several calls and `.await`s, and a large error type would make
+/// each of those a memory copy even when nothing failed.
+///
 /// ```
-/// # use fulcrum_balance::Error;
+/// # use fulcrum_balance::{Error, ErrorKind};
 /// fn is_retryable(e: &Error) -> bool {
 ///     // nothing reached a backend in these cases
-///     matches!(e, Error::NoEndpoints(_) | Error::NotReady { .. })
+///     matches!(e.kind(), ErrorKind::NoEndpoints(_) | ErrorKind::NotReady { .. })
 /// }
+/// assert_eq!(std::mem::size_of::<Result<(), Error>>(), std::mem::size_of::<usize>());
 /// ```
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+impl Error {
+    /// What happened.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// What happened, by value (to take the source out, say).
+    pub fn into_kind(self) -> ErrorKind {
+        *self.kind
+    }
+
+    /// The endpoint involved, if any.
+    pub fn endpoint(&self) -> Option<SocketAddr> {
+        match *self.kind {
+            ErrorKind::NotReady { endpoint, .. } | ErrorKind::Service { endpoint, .. } => {
+                Some(endpoint)
+            }
+            ErrorKind::TimedOut { endpoint, .. } => endpoint,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn panicked(what: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
+        ErrorKind::Panicked {
+            what,
+            message: panic_message(&*payload),
+        }
+        .into()
+    }
+
+    pub(crate) fn driver_stopped() -> Self {
+        ErrorKind::DriverStopped.into()
+    }
+}
+
+/// What made a request through a [`Balancer`](crate::Balancer) fail: see
+/// [`Error::kind`].
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// No endpoint became available within the readiness deadline.
     NoEndpoints(NoEndpoints),
     /// The chosen endpoint's service failed readiness (or stayed not ready
@@ -73,24 +121,6 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// The endpoint involved, if any.
-    pub fn endpoint(&self) -> Option<SocketAddr> {
-        match self {
-            Error::NotReady { endpoint, .. } | Error::Service { endpoint, .. } => Some(*endpoint),
-            Error::TimedOut { endpoint, .. } => *endpoint,
-            _ => None,
-        }
-    }
-
-    pub(crate) fn panicked(what: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
-        Error::Panicked {
-            what,
-            message: panic_message(&*payload),
-        }
-    }
-}
-
 /// The message of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -100,26 +130,28 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic with a non-text payload".to_owned())
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::NoEndpoints(e) => e.fmt(f),
-            Error::NotReady { endpoint, .. } => write!(
+            ErrorKind::NoEndpoints(e) => e.fmt(f),
+            ErrorKind::NotReady { endpoint, .. } => write!(
                 f,
                 "endpoint {endpoint} was not ready and the request could not move to another \
                  endpoint (none was available, or its moves or its readiness deadline ran out); \
                  it was not sent and is safe to retry"
             ),
-            Error::Service { endpoint, .. } => write!(f, "request to endpoint {endpoint} failed"),
-            Error::DriverStopped => f.write_str(
+            ErrorKind::Service { endpoint, .. } => {
+                write!(f, "request to endpoint {endpoint} failed")
+            }
+            ErrorKind::DriverStopped => f.write_str(
                 "the balancer's driver has stopped (its tokio runtime shut down or it failed); \
                  build a new balancer",
             ),
-            Error::Panicked { what, message } => write!(
+            ErrorKind::Panicked { what, message } => write!(
                 f,
                 "the {what} panicked ({message}); fix it to return normally"
             ),
-            Error::TimedOut {
+            ErrorKind::TimedOut {
                 endpoint: Some(endpoint),
                 after,
             } => write!(
@@ -127,7 +159,7 @@ impl fmt::Display for Error {
                 "endpoint {endpoint} did not answer within the per-attempt timeout of {after:?}, \
                  and no other attempt was allowed (attempts or retry budget spent)"
             ),
-            Error::TimedOut {
+            ErrorKind::TimedOut {
                 endpoint: None,
                 after,
             } => write!(
@@ -135,7 +167,7 @@ impl fmt::Display for Error {
                 "no endpoint answered within the per-attempt timeout of {after:?}, and no other \
                  attempt was allowed (attempts or retry budget spent)"
             ),
-            Error::WarmingUp {
+            ErrorKind::WarmingUp {
                 made,
                 total,
                 waited,
@@ -148,19 +180,41 @@ impl fmt::Display for Error {
     }
 }
 
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::NoEndpoints(e) => e.source(),
-            Error::NotReady { source, .. } | Error::Service { source, .. } => Some(&**source),
+        match &*self.kind {
+            ErrorKind::NoEndpoints(e) => e.source(),
+            ErrorKind::NotReady { source, .. } | ErrorKind::Service { source, .. } => {
+                Some(&**source)
+            }
             _ => None,
+        }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error {
+            kind: Box::new(kind),
         }
     }
 }
 
 impl From<NoEndpoints> for Error {
     fn from(e: NoEndpoints) -> Self {
-        Error::NoEndpoints(e)
+        ErrorKind::NoEndpoints(e).into()
     }
 }
 
@@ -181,20 +235,20 @@ mod tests {
 
     #[test]
     fn a_printed_chain_shows_each_cause_once() {
-        let e = Error::Service {
+        let e = Error::from(ErrorKind::Service {
             endpoint: ([127, 0, 0, 1], 80).into(),
             source: "connection refused".into(),
-        };
+        });
         assert_eq!(
             chain(&e),
             "request to endpoint 127.0.0.1:80 failed: connection refused"
         );
-        let e = Error::NotReady {
+        let e = Error::from(ErrorKind::NotReady {
             endpoint: ([127, 0, 0, 1], 80).into(),
             source: "pool closed".into(),
-        };
+        });
         assert_eq!(chain(&e).matches("pool closed").count(), 1);
-        let e = Error::NoEndpoints(NoEndpoints::new(
+        let e = Error::from(NoEndpoints::new(
             "t",
             fulcrum_core::NoEndpointsReason::NeverHadAny,
             Duration::from_secs(1),

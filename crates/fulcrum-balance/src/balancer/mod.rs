@@ -17,10 +17,10 @@
 //!   updates, makes one inner service per endpoint, and re-admits endpoints
 //!   after a backoff — whether or not requests flow. It survives panics in
 //!   user code; if it stops anyway, requests fail at once with
-//!   [`Error::DriverStopped`].
+//!   [`ErrorKind::DriverStopped`].
 //! * **No unbounded wait.** `poll_ready` waits up to the readiness deadline
 //!   (3 s by default), is woken the moment an endpoint appears, and
-//!   otherwise fails with [`Error::NoEndpoints`] naming the reason and the
+//!   otherwise fails with [`ErrorKind::NoEndpoints`] naming the reason and the
 //!   last discovery error; after such a failure new requests fail at once
 //!   until an endpoint is back. A chosen endpoint whose service is not
 //!   ready in time is taken out of service and the request moves on.
@@ -73,7 +73,7 @@ mod wait;
 
 pub use builder::Builder;
 pub use config::Backoff;
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use future::ResponseFuture;
 pub use layer::BalanceLayer;
 pub use make::{make_fn, MakeFn};

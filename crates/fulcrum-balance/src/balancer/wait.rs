@@ -18,7 +18,7 @@ use std::time::Duration;
 use fulcrum_core::{NoEndpoints, NoEndpointsReason};
 use tokio::time::{Instant, Sleep};
 
-use super::error::Error;
+use super::error::{Error, ErrorKind};
 use super::shared::Shared;
 use super::snapshot::Check;
 
@@ -68,7 +68,7 @@ pub(crate) fn poll_wait<S>(
         Check::Ready => return Poll::Ready(Ok(end_wait(shared, id, waiting))),
         Check::Stopped => {
             end_wait(shared, id, waiting);
-            return Poll::Ready(Err(Error::DriverStopped));
+            return Poll::Ready(Err(Error::driver_stopped()));
         }
         Check::Hopeless(reason) => return Poll::Ready(Err(give_up(shared, id, waiting, reason))),
         Check::Wait(reason) => reason,
@@ -93,7 +93,7 @@ pub(crate) fn poll_wait<S>(
         Check::Ready => return Poll::Ready(Ok(end_wait(shared, id, waiting))),
         Check::Stopped => {
             end_wait(shared, id, waiting);
-            return Poll::Ready(Err(Error::DriverStopped));
+            return Poll::Ready(Err(Error::driver_stopped()));
         }
         Check::Hopeless(r) => return Poll::Ready(Err(give_up(shared, id, waiting, r))),
         Check::Wait(r) => r,
@@ -132,7 +132,7 @@ fn give_up<S>(
     if let Some(cause) = shared.snapshot.load().discovery_error.as_deref() {
         e = e.with_cause(cause);
     }
-    Error::NoEndpoints(e)
+    e.into()
 }
 
 /// Ends a wait, if one is under way; returns when it began.
@@ -210,7 +210,7 @@ pub(crate) async fn all_made<S>(shared: &Arc<Shared<S>>, timeout: Duration) -> R
         let done = || {
             let snap = shared.snapshot.load();
             if snap.stopped {
-                Some(Err(Error::DriverStopped))
+                Some(Err(Error::driver_stopped()))
             } else if snap.has_set && snap.warming == 0 {
                 Some(Ok(()))
             } else {
@@ -228,17 +228,18 @@ pub(crate) async fn all_made<S>(shared: &Arc<Shared<S>>, timeout: Duration) -> R
             let snap = shared.snapshot.load();
             let waited = wait.began().elapsed();
             return Poll::Ready(Err(if snap.has_set {
-                Error::WarmingUp {
+                ErrorKind::WarmingUp {
                     made: snap.members.len() - snap.warming,
                     total: snap.members.len(),
                     waited,
                 }
+                .into()
             } else {
                 let mut e = NoEndpoints::new(&*shared.target, snap.empty_reason, waited);
                 if let Some(cause) = snap.discovery_error.as_deref() {
                     e = e.with_cause(cause);
                 }
-                Error::NoEndpoints(e)
+                e.into()
             }));
         }
         Poll::Pending

@@ -2,7 +2,7 @@
 //! retry future acts on.
 
 use crate::classify::FailureKind;
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// What an attempt's result says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,17 +29,17 @@ impl Attempted {
         sent: bool,
         retry_response: impl FnOnce(&R) -> bool,
     ) -> Self {
-        match result {
+        match result.as_ref().map_err(Error::kind) {
             Ok(r) if retry_response(r) => Attempted::Failed,
             Ok(_) => Attempted::Answered,
-            Err(Error::NotReady { .. }) => Attempted::NotSent,
-            Err(Error::Service { source, .. })
+            Err(ErrorKind::NotReady { .. }) => Attempted::NotSent,
+            Err(ErrorKind::Service { source, .. })
                 if FailureKind::of_error(&**source) == FailureKind::Connect =>
             {
                 Attempted::NotSent
             }
-            Err(Error::TimedOut { .. }) if !sent => Attempted::NotSent,
-            Err(Error::Service { .. } | Error::TimedOut { .. }) => Attempted::Failed,
+            Err(ErrorKind::TimedOut { .. }) if !sent => Attempted::NotSent,
+            Err(ErrorKind::Service { .. } | ErrorKind::TimedOut { .. }) => Attempted::Failed,
             Err(_) => Attempted::Final,
         }
     }
@@ -97,10 +97,10 @@ mod tests {
     use std::time::Duration;
 
     fn service_error(kind: io::ErrorKind) -> Result<u16, Error> {
-        Err(Error::Service {
+        Err(Error::from(ErrorKind::Service {
             endpoint: ([127, 0, 0, 1], 1).into(),
             source: Box::new(io::Error::from(kind)),
-        })
+        }))
     }
 
     #[test]
@@ -123,14 +123,14 @@ mod tests {
             Attempted::of(&service_error(io::ErrorKind::ConnectionReset), true, never),
             Attempted::Failed
         );
-        let timed_out: Result<u16, _> = Err(Error::TimedOut {
+        let timed_out: Result<u16, _> = Err(Error::from(ErrorKind::TimedOut {
             endpoint: None,
             after: Duration::from_millis(5),
-        });
+        }));
         assert_eq!(Attempted::of(&timed_out, true, never), Attempted::Failed);
         // Timed out while still waiting for its endpoint: it never left.
         assert_eq!(Attempted::of(&timed_out, false, never), Attempted::NotSent);
-        let stopped: Result<u16, _> = Err(Error::DriverStopped);
+        let stopped: Result<u16, _> = Err(Error::from(ErrorKind::DriverStopped));
         assert_eq!(Attempted::of(&stopped, false, never), Attempted::Final);
     }
 

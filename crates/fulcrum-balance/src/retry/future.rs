@@ -17,7 +17,7 @@ use crate::balancer::shared::{RetryCounts, Shared};
 use crate::classify::Classify;
 use crate::key::KeyExtractor;
 use crate::pick::Tried;
-use crate::{Balancer, Error, ResponseFuture};
+use crate::{Balancer, Error, ErrorKind, ResponseFuture};
 
 pin_project! {
     /// One attempt: the balancer's future, under the per-attempt timeout.
@@ -77,10 +77,11 @@ where
                     return Poll::Pending;
                 };
                 std::task::ready!(deadline.poll(cx));
-                Err(Error::TimedOut {
+                Err(ErrorKind::TimedOut {
                     endpoint: this.fut.awaiting(),
                     after: this.timeout.unwrap_or_default(),
-                })
+                }
+                .into())
             }
         };
         let endpoint = this.fut.chosen().or_else(|| {

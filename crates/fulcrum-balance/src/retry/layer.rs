@@ -67,7 +67,7 @@ impl<P> RetryLayer<P> {
 
     /// How long one attempt may take before it is abandoned (cancelled on
     /// its endpoint) and the request retried elsewhere; the last attempt
-    /// fails with [`Error::TimedOut`](crate::Error::TimedOut). Counts until
+    /// fails with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut). Counts until
     /// the response (its headers, for HTTP), not its body.
     pub fn per_try_timeout(self, timeout: Duration) -> Result<Self, RetryConfigError> {
         if timeout.is_zero() {

@@ -21,8 +21,8 @@
 //! * **hedging** ([`Hedging`]): a slow first attempt gets a second one on
 //!   another endpoint; the first answer wins, the other is cancelled.
 //!
-//! What fails an attempt: an [`Error::Service`](crate::Error::Service) or
-//! [`Error::NotReady`](crate::Error::NotReady) from the balancer, a
+//! What fails an attempt: an [`ErrorKind::Service`](crate::ErrorKind::Service) or
+//! [`ErrorKind::NotReady`](crate::ErrorKind::NotReady) from the balancer, a
 //! per-attempt timeout, or an answer the policy's
 //! [`retry_response`](RetryPolicy::retry_response) calls for another
 //! attempt (a `503`). The answer handed back is the last attempt's.

@@ -4,10 +4,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Decides which requests are retried (and hedged), and which responses
 /// call for another attempt. Errors are decided by the layer: a failed
-/// attempt ([`Error::Service`](crate::Error::Service),
-/// [`Error::NotReady`](crate::Error::NotReady), a per-attempt timeout) is
+/// attempt ([`ErrorKind::Service`](crate::ErrorKind::Service),
+/// [`ErrorKind::NotReady`](crate::ErrorKind::NotReady), a per-attempt timeout) is
 /// retried, an error that no other endpoint would change
-/// ([`Error::NoEndpoints`](crate::Error::NoEndpoints), a panic) is not.
+/// ([`ErrorKind::NoEndpoints`](crate::ErrorKind::NoEndpoints), a panic) is not.
 ///
 /// Only requests that are safe to send twice should be retryable: reads,
 /// idempotent writes, requests with an idempotency key.

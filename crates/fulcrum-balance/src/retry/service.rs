@@ -10,7 +10,7 @@ use super::layer::Settings;
 use super::policy::{guarded_clone, RetryPolicy};
 use crate::classify::Classify;
 use crate::key::KeyExtractor;
-use crate::{Balancer, Error};
+use crate::{Balancer, Error, ErrorKind};
 
 /// A [`Balancer`] whose failed requests are retried on other endpoints
 /// and whose slow ones may be hedged: made by a
@@ -81,10 +81,13 @@ where
         let spare = match guarded_clone(&self.policy, &req) {
             Ok(spare) => spare,
             Err(message) => {
-                return RetryFuture::failed(Error::Panicked {
-                    what: "retry policy",
-                    message,
-                })
+                return RetryFuture::failed(
+                    ErrorKind::Panicked {
+                        what: "retry policy",
+                        message,
+                    }
+                    .into(),
+                )
             }
         };
         let first = self.balancer.call(req);

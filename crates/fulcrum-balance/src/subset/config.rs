@@ -172,7 +172,7 @@ impl<Req> Subsets<Req> {
     /// Sends the requests `matches` accepts to the subset `name`. Routes
     /// are tried in the order given; the first match wins, and a request
     /// no route matches is picked among every endpoint. A predicate that
-    /// panics fails that request with `Error::Panicked`.
+    /// panics fails that request with `ErrorKind::Panicked`.
     pub fn route(
         mut self,
         name: impl Into<String>,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use fulcrum_balance::Error;
+use fulcrum_balance::{Error, ErrorKind};
 use fulcrum_http::{ConnectError, RequestTimeout};
 use tonic::{Code, Status};
 
@@ -23,8 +23,8 @@ pub(crate) fn status_of(error: Error) -> Status {
 }
 
 fn code_of(error: &Error) -> Code {
-    match error {
-        Error::Service { source, .. } => {
+    match error.kind() {
+        ErrorKind::Service { source, .. } => {
             if let Some(status) = source.downcast_ref::<Status>() {
                 status.code()
             } else if source.is::<RequestTimeout>() {
@@ -33,8 +33,8 @@ fn code_of(error: &Error) -> Code {
                 Code::Unavailable
             }
         }
-        Error::TimedOut { .. } => Code::DeadlineExceeded,
-        Error::Panicked { .. } => Code::Internal,
+        ErrorKind::TimedOut { .. } => Code::DeadlineExceeded,
+        ErrorKind::Panicked { .. } => Code::Internal,
         // NoEndpoints, NotReady, DriverStopped, WarmingUp, and whatever a
         // later version adds: nothing was sent.
         _ => Code::Unavailable,
@@ -81,15 +81,15 @@ mod tests {
             NoEndpointsReason::AllUnavailable,
             Duration::from_secs(3),
         );
-        let status = status_of(Error::NoEndpoints(none));
+        let status = status_of(Error::from(ErrorKind::NoEndpoints(none)));
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().contains("no endpoint"), "{status:?}");
-        let status = status_of(Error::DriverStopped);
+        let status = status_of(Error::from(ErrorKind::DriverStopped));
         assert_eq!(status.code(), Code::Unavailable);
-        let not_ready = Error::NotReady {
+        let not_ready = Error::from(ErrorKind::NotReady {
             endpoint: "127.0.0.1:1".parse().unwrap(),
             source: "connection refused".into(),
-        };
+        });
         let status = status_of(not_ready);
         assert_eq!(status.code(), Code::Unavailable);
         assert!(
@@ -100,15 +100,15 @@ mod tests {
 
     #[test]
     fn deadlines_and_panics() {
-        let timed_out = Error::TimedOut {
+        let timed_out = Error::from(ErrorKind::TimedOut {
             endpoint: None,
             after: Duration::from_millis(100),
-        };
+        });
         assert_eq!(status_of(timed_out).code(), Code::DeadlineExceeded);
-        let panicked = Error::Panicked {
+        let panicked = Error::from(ErrorKind::Panicked {
             what: "key extractor",
             message: "boom".into(),
-        };
+        });
         let status = status_of(panicked);
         assert_eq!(status.code(), Code::Internal);
         assert!(status.message().contains("boom"));
@@ -116,22 +116,22 @@ mod tests {
 
     #[test]
     fn a_status_from_the_service_keeps_its_code() {
-        let error = Error::Service {
+        let error = Error::from(ErrorKind::Service {
             endpoint: "127.0.0.1:1".parse().unwrap(),
             source: Box::new(Status::resource_exhausted("slow down")),
-        };
+        });
         assert_eq!(status_of(error).code(), Code::ResourceExhausted);
-        let reset = Error::Service {
+        let reset = Error::from(ErrorKind::Service {
             endpoint: "127.0.0.1:1".parse().unwrap(),
             source: "connection reset".into(),
-        };
+        });
         assert_eq!(status_of(reset).code(), Code::Unavailable);
     }
 
     #[test]
     fn tonic_keeps_the_code() {
         // What a generated client does with a channel error.
-        let status = status_of(Error::DriverStopped);
+        let status = status_of(Error::from(ErrorKind::DriverStopped));
         let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(status);
         assert_eq!(Status::from_error(boxed).code(), Code::Unavailable);
     }

@@ -237,8 +237,8 @@ impl<K, C> Builder<K, C> {
     /// one to be pickable (`poll_ready`, or a `call` that found none), then
     /// for its service to be ready (an endpoint gets a third of it before
     /// the request moves on). Past it, requests fail with
-    /// [`Error::NoEndpoints`](super::Error::NoEndpoints) or
-    /// [`Error::NotReady`](super::Error::NotReady), and, when nothing was
+    /// [`ErrorKind::NoEndpoints`](super::ErrorKind::NoEndpoints) or
+    /// [`ErrorKind::NotReady`](super::ErrorKind::NotReady), and, when nothing was
     /// pickable, the balancer fails new requests at once until an endpoint
     /// is back. Zero fails at once. 3 s by default.
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {

@@ -23,7 +23,7 @@
 //!   source) runs under `catch_unwind`: a panic is a failed make, a
 //!   fallback picker, or an ended source, with an error logged;
 //! * if the driver stops anyway, it publishes a snapshot that fails every
-//!   request at once with `Error::DriverStopped`.
+//!   request at once with `ErrorKind::DriverStopped`.
 
 mod hosts;
 mod making;

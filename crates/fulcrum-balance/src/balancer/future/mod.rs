@@ -14,7 +14,7 @@ use moves::{not_ready, send_again};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use super::error::Error;
+use super::error::{Error, ErrorKind};
 use super::snapshot::{Check, Snapshot};
 use super::wait::{later, OwnWait};
 use crate::classify::{Classify, Completion};
@@ -31,15 +31,13 @@ pin_project! {
         // Waiting for the chosen endpoint's service to be ready.
         Ready { svc: S, req: Option<Req> },
         Called { #[pin] fut: F },
-        Failed { error: Option<Box<Error>> },
+        Failed { error: Option<Error> },
     }
 }
 
 impl<S, Req, F> State<S, Req, F> {
     fn failed(error: Error) -> Self {
-        State::Failed {
-            error: Some(Box::new(error)),
-        }
+        State::Failed { error: Some(error) }
     }
 }
 
@@ -344,13 +342,13 @@ where
                         catch_unwind(AssertUnwindSafe(|| classify.classify(result, completion)));
                     return Poll::Ready(match classified {
                         Ok(Ok(response)) => Ok(response),
-                        Ok(Err(source)) => Err(Error::Service { endpoint, source }),
+                        Ok(Err(source)) => Err(ErrorKind::Service { endpoint, source }.into()),
                         Err(panic) => Err(Error::panicked("classifier", panic)),
                     });
                 }
                 StateProj::Waiting { .. } => std::task::ready!(poll_waiting(&mut this, cx)),
                 StateProj::Failed { error } => {
-                    return Poll::Ready(Err(error.take().map_or(Error::DriverStopped, |e| *e)));
+                    return Poll::Ready(Err(error.take().unwrap_or_else(Error::driver_stopped)));
                 }
             }
         }

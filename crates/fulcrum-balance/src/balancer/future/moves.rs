@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::{FutureProj, State, StateProj};
-use crate::balancer::error::Error;
+use crate::balancer::error::{Error, ErrorKind};
 use crate::balancer::shared::Shared;
 use crate::balancer::snapshot::Picked;
 use crate::balancer::wait::later;
@@ -60,10 +60,13 @@ where
             }
             ready_at(this, picked, req);
         }
-        _ => this.state.set(State::failed(Error::NotReady {
-            endpoint,
-            source: failure,
-        })),
+        _ => this.state.set(State::failed(
+            ErrorKind::NotReady {
+                endpoint,
+                source: failure,
+            }
+            .into(),
+        )),
     }
 }
 
@@ -91,9 +94,9 @@ where
     *this.sent_to = 0;
     match (next_endpoint(this, shared), req) {
         (Some(picked), Some(req)) => ready_at(this, picked, req),
-        _ => this
-            .state
-            .set(State::failed(Error::NotReady { endpoint, source })),
+        _ => this.state.set(State::failed(
+            ErrorKind::NotReady { endpoint, source }.into(),
+        )),
     }
 }
 
@@ -144,7 +147,7 @@ fn driver_gone<S, Req, C>(this: &mut FutureProj<'_, S, Req, C>)
 where
     S: Service<Req>,
 {
-    this.state.set(State::failed(Error::DriverStopped));
+    this.state.set(State::failed(Error::driver_stopped()));
 }
 
 /// The balancer a request's endpoint belongs to, if it still exists.
