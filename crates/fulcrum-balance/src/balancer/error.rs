@@ -11,10 +11,11 @@ use fulcrum_core::{BoxError, NoEndpoints};
 /// any, is the [`source`](std::error::Error::source) (not repeated in the
 /// message, so a printed chain shows each cause once).
 ///
-/// One pointer wide, so that `Result<(), Error>` and the results of the
-/// balancer's futures come back in registers: every request passes them
-/// through several calls and `.await`s, and a large error type would make
-/// each of those a memory copy even when nothing failed.
+/// One pointer wide, so that the error does not make every `Result` a
+/// request passes through large: `Result<(), Error>` (from `poll_ready`)
+/// comes back in a register, as does the result of a small response. A
+/// 56-byte error made each of those a memory copy on every request, even
+/// when nothing failed.
 ///
 /// ```
 /// # use fulcrum_balance::{Error, ErrorKind};
