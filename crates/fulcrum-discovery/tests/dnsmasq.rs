@@ -41,6 +41,19 @@ fn binary() -> String {
 
 impl Dnsmasq {
     async fn start(hosts: &str, srv: &[&str]) -> Dnsmasq {
+        // The port is picked by binding and releasing it, so another test's
+        // dnsmasq may take it first; this one then fails to start while the
+        // other answers in its place (until that test ends). A name only
+        // this instance knows proves the answers come from it.
+        for _ in 0..5 {
+            if let Some(dnsmasq) = Dnsmasq::try_start(hosts, srv).await {
+                return dnsmasq;
+            }
+        }
+        panic!("dnsmasq did not start on a free port in 5 attempts");
+    }
+
+    async fn try_start(hosts: &str, srv: &[&str]) -> Option<Dnsmasq> {
         let dir = std::env::temp_dir().join(format!(
             "fulcrum-dnsmasq-{}-{}",
             std::process::id(),
@@ -48,7 +61,8 @@ impl Dnsmasq {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let hosts_path = dir.join("hosts");
-        std::fs::write(&hosts_path, hosts).unwrap();
+        let own_name = format!("probe-{}.test.internal", fastrand::u64(..));
+        std::fs::write(&hosts_path, format!("{hosts}\n127.0.0.9 {own_name}\n")).unwrap();
         // dnsmasq drops privileges: its files must be readable by anyone.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -82,26 +96,27 @@ impl Dnsmasq {
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq starts");
-        let dnsmasq = Dnsmasq {
+        let mut dnsmasq = Dnsmasq {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             hosts: hosts_path,
             dir,
         };
-        // Wait until it answers.
-        let probe =
-            Discovery::new(&format!("dns://{}/probe.test.internal:1", dnsmasq.addr)).unwrap();
+        // Wait until it answers for its own name.
+        let probe = Discovery::new(&format!("dns://{}/{own_name}:1", dnsmasq.addr)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match probe.resolve().await {
-                Err(fulcrum_discovery::DiscoveryError::Resolve { .. })
-                    if Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                _ => return dnsmasq,
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = dnsmasq.child.try_wait() {
+                return None;
             }
+            if let Ok(set) = probe.resolve().await {
+                if addrs(&set) == ["127.0.0.9:1"] {
+                    return Some(dnsmasq);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        None
     }
 
     fn rewrite_hosts_and_reload(&self, hosts: &str) {
